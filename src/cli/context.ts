@@ -1,0 +1,42 @@
+import { ConfigError, loadConfig, type Config } from '../config/load.js';
+import { openDatabase, type Database } from '../db/database.js';
+import { createLogger, type Logger } from '../logger.js';
+import { CliError } from './errors.js';
+
+export interface GlobalOptions {
+  envFile?: string;
+}
+
+/** Loads and validates the configuration, turning problems into the exit-code-2 error. */
+export function configFor(options: GlobalOptions): Config {
+  try {
+    return loadConfig({ envFile: options.envFile });
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new CliError(`could not read the configuration: ${(error as Error).message}`);
+  }
+}
+
+/** A quiet logger for one-off commands: their output is for people, the log only for trouble. */
+export function commandLogger(config: Config): Logger {
+  return createLogger({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL });
+}
+
+/** Runs `work` with a database connection and always closes it (and the embedded server it may have started). */
+export async function withDatabase<T>(config: Config, logger: Logger, work: (database: Database) => Promise<T>): Promise<T> {
+  let database: Database;
+  try {
+    database = await openDatabase(config, logger);
+  } catch (error) {
+    throw new CliError(`cannot reach the database: ${(error as Error).message}`, config.MONGODB_URI ? 'check MONGODB_URI' : undefined);
+  }
+  try {
+    return await work(database);
+  } finally {
+    await database.close();
+  }
+}
+
+export function isInteractive(options: { yes?: boolean }): boolean {
+  return !options.yes && Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY);
+}

@@ -1,0 +1,71 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { configSchema, type RawConfig } from './schema.js';
+
+export interface Config extends RawConfig {
+  /** CORS_ORIGIN with its default applied. */
+  CORS_ORIGIN: string[];
+  /** CHATD_DATA_DIR made absolute. */
+  CHATD_DATA_DIR: string;
+  /** Where the settings came from, for `chatd doctor`. */
+  envFile: string | undefined;
+}
+
+export interface ConfigProblem {
+  variable: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+
+  constructor(problems: ConfigProblem[]) {
+    super(problems.map((problem) => `${problem.variable}: ${problem.message}`).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadOptions {
+  /** Directory whose `.env` is read; default the working directory. */
+  cwd?: string;
+  /** Explicit settings file; default `<cwd>/.env` (or CHATD_ENV_FILE). */
+  envFile?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Reads `.env`, lets the environment win, validates once and reports every problem together. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const envFile = resolve(cwd, options.envFile ?? env.CHATD_ENV_FILE ?? '.env');
+  const fromFile = existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
+
+  const merged: Record<string, string> = {};
+  for (const [key, value] of Object.entries({ ...fromFile, ...env })) {
+    // An empty variable means "not set", as in most twelve-factor loaders.
+    if (typeof value === 'string' && value.trim() !== '') merged[key] = value.trim();
+  }
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? 'configuration');
+      const given = merged[variable];
+      const shown = given !== undefined && issue.code !== 'custom' && !/SECRET|URI|PASSWORD/.test(variable) ? ` (got "${given}")` : '';
+      const message = issue.code === 'invalid_type' && given === undefined && issue.message.startsWith('Invalid input') ? 'is required' : issue.message;
+      return { variable, message: message + shown };
+    });
+    problems.sort((a, b) => a.variable.localeCompare(b.variable));
+    throw new ConfigError(problems);
+  }
+
+  const raw = parsed.data;
+  return {
+    ...raw,
+    CORS_ORIGIN: raw.CORS_ORIGIN ?? [new URL(raw.PUBLIC_URL).origin],
+    CHATD_DATA_DIR: resolve(cwd, raw.CHATD_DATA_DIR),
+    envFile: existsSync(envFile) ? envFile : undefined,
+  };
+}

@@ -1,0 +1,5 @@
+import type { Migration } from './types.js';
+import { migration as initial } from './0001-initial.js';
+
+/** Every migration, in the order they apply. A unit test checks this matches the files. */
+export const migrations: readonly Migration[] = [initial];

@@ -1,0 +1,95 @@
+// Typed application errors. Every transport maps these once: REST to the error envelope with the
+// status, the hub to an `error` frame, the CLI to a one-line message.
+
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'RATE_LIMITED'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetail[] | undefined;
+
+  constructor(code: ErrorCode, status: number, message: string, details?: ErrorDetail[]) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.details = details;
+  }
+}
+
+export class Invalid extends AppError {
+  constructor(message: string, details?: ErrorDetail[]) {
+    super('VALIDATION_FAILED', 400, message, details);
+  }
+}
+
+export class Unauthorized extends AppError {
+  constructor(message = 'Authentication required') {
+    super('UNAUTHORIZED', 401, message);
+  }
+}
+
+export class Forbidden extends AppError {
+  constructor(message = 'You are not allowed to do that') {
+    super('FORBIDDEN', 403, message);
+  }
+}
+
+export class NotFound extends AppError {
+  constructor(message = 'Not found') {
+    super('NOT_FOUND', 404, message);
+  }
+}
+
+export class Conflict extends AppError {
+  constructor(message: string, details?: ErrorDetail[]) {
+    super('CONFLICT', 409, message, details);
+  }
+}
+
+export class PayloadTooLarge extends AppError {
+  constructor(message = 'Payload too large') {
+    super('PAYLOAD_TOO_LARGE', 413, message);
+  }
+}
+
+export class UnsupportedMediaType extends AppError {
+  constructor(message = 'Unsupported content type') {
+    super('UNSUPPORTED_MEDIA_TYPE', 415, message);
+  }
+}
+
+export class RateLimited extends AppError {
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number, message = 'Too many requests, try again later') {
+    super('RATE_LIMITED', 429, message);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  }
+}
+
+export class Unavailable extends AppError {
+  constructor(message = 'Service unavailable') {
+    super('UNAVAILABLE', 503, message);
+  }
+}
+
+/** The wire form of an error, shared by the REST envelope and the hub's error frame. */
+export function describeError(error: AppError): { code: ErrorCode; message: string; details?: ErrorDetail[] } {
+  return error.details ? { code: error.code, message: error.message, details: error.details } : { code: error.code, message: error.message };
+}

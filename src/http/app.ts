@@ -1,0 +1,48 @@
+import cors from '@koa/cors';
+import Koa from 'koa';
+import helmet from 'koa-helmet';
+import type { Config } from '../config/load.js';
+import type { Logger } from '../logger.js';
+import { jsonBody } from './body.js';
+import type { ChatdState } from './context.js';
+import { errorEnvelope } from './errors.js';
+import { requestLog } from './request-log.js';
+import type Router from '@koa/router';
+
+export interface HttpAppOptions {
+  config: Config;
+  logger: Logger;
+  routers: Router[];
+}
+
+/** The Koa application: logging, the error envelope, security headers, CORS, body limits, routes. */
+export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<ChatdState> {
+  const app = new Koa<ChatdState>({ proxy: config.TRUST_PROXY });
+  // Exceptions are logged by the envelope middleware with the request id; Koa's own default
+  // handler would print them a second time without it.
+  app.silent = true;
+  const allowed = new Set(config.CORS_ORIGIN);
+
+  app.use(requestLog(logger.child({ component: 'http' })));
+  app.use(errorEnvelope);
+  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], imgSrc: ["'self'", 'data:'], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } }));
+  app.use(
+    cors({
+      origin: (ctx) => {
+        const origin = ctx.get('Origin');
+        return allowed.has('*') || allowed.has(origin) ? origin : '';
+      },
+      credentials: true,
+      allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowHeaders: ['Content-Type', 'Authorization', 'X-CSRF-Token', 'X-Request-Id'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    }),
+  );
+  for (const middleware of jsonBody(config.JSON_BODY_LIMIT)) app.use(middleware);
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  return app;
+}

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { createJWT, validateJWT } from 'oslo/jwt';
+import { TimeSpan } from 'oslo';
+import { Unauthorized } from '../../errors.js';
+
+export type TokenType = 'access' | 'refresh';
+
+export interface TokenClaims {
+  typ: TokenType;
+  /** User id. */
+  sub: string;
+  jti: string;
+  exp: number;
+  iat: number;
+  /** Refresh-token family (rotation chain) this token belongs to. */
+  fam?: string;
+  role?: 'user' | 'admin';
+}
+
+export interface SignedToken {
+  token: string;
+  jti: string;
+  expiresAt: Date;
+}
+
+export interface TokenSettings {
+  accessSecret: string;
+  refreshSecret: string;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+const ISSUER = 'chatd';
+const audience: Record<TokenType, string> = { access: 'chatd:access', refresh: 'chatd:refresh' };
+const encoder = new TextEncoder();
+
+/**
+ * Signs and verifies chatd's JWTs: HS256 only, separate secrets per type, and the type checked
+ * both in `typ` and in the audience so that one kind is never accepted as the other.
+ */
+export class TokenSigner {
+  private readonly keys: Record<TokenType, Uint8Array>;
+  private readonly ttl: Record<TokenType, number>;
+
+  constructor(settings: TokenSettings) {
+    this.keys = { access: encoder.encode(settings.accessSecret), refresh: encoder.encode(settings.refreshSecret) };
+    this.ttl = { access: settings.accessTtlSeconds, refresh: settings.refreshTtlSeconds };
+  }
+
+  async sign(type: TokenType, subject: string, extra: { fam?: string; role?: 'user' | 'admin'; jti?: string } = {}): Promise<SignedToken> {
+    const jti = extra.jti ?? randomUUID();
+    const claims: Record<string, unknown> = { typ: type };
+    if (extra.fam) claims.fam = extra.fam;
+    if (extra.role) claims.role = extra.role;
+    const token = await createJWT('HS256', this.keys[type], claims, {
+      subject,
+      issuer: ISSUER,
+      audiences: [audience[type]],
+      jwtId: jti,
+      expiresIn: new TimeSpan(this.ttl[type], 's'),
+      includeIssuedTimestamp: true,
+    });
+    return { token, jti, expiresAt: new Date((Math.floor(Date.now() / 1000) + this.ttl[type]) * 1000) };
+  }
+
+  /** The token's claims if it is a well-formed, unexpired `type` token signed by us; Unauthorized otherwise. */
+  async verify(type: TokenType, token: string): Promise<TokenClaims> {
+    if (typeof token !== 'string' || token.length > 4096) throw new Unauthorized('Invalid token');
+    let payload: Record<string, unknown>;
+    try {
+      // validateJWT pins the algorithm: `none`, RS256 and friends are refused before any key use.
+      const jwt = await validateJWT('HS256', this.keys[type], token);
+      payload = jwt.payload as Record<string, unknown>;
+    } catch (error) {
+      throw new Unauthorized((error as Error).message === 'Expired JWT' ? 'Token expired' : 'Invalid token');
+    }
+    const aud = payload.aud;
+    const audiences = Array.isArray(aud) ? aud : [aud];
+    if (
+      payload.typ !== type ||
+      !audiences.includes(audience[type]) ||
+      payload.iss !== ISSUER ||
+      typeof payload.sub !== 'string' ||
+      typeof payload.jti !== 'string' ||
+      typeof payload.exp !== 'number'
+    ) {
+      throw new Unauthorized('Invalid token');
+    }
+    return payload as unknown as TokenClaims;
+  }
+}

@@ -1,0 +1,328 @@
+import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import { z } from 'zod';
+import type { Config } from '../config/load.js';
+import { AppError, describeError, Forbidden, Invalid, RateLimited, Unauthorized } from '../errors.js';
+import { zodDetails } from '../http/validate.js';
+import type { Logger } from '../logger.js';
+import { ACCESS_COOKIE, readCookie } from '../modules/auth/cookies.js';
+import type { Authenticator, Principal } from '../modules/auth/principal.js';
+import { decodeFrame, encodeFrame } from './codec.js';
+import type { RealtimePublisher } from './publisher.js';
+import { handler, type HubHandler, type HubModule, type HubSocket, type Reply, type SocketData } from './types.js';
+
+export interface HubOptions {
+  config: Config;
+  logger: Logger;
+  authenticator: Authenticator;
+  /** Frames per second a connection may send (burst = 2×); default 20. */
+  messagesPerSecond?: number;
+}
+
+
+/** Close codes the hub uses. */
+export const CloseCode = { goingAway: 1001, policyViolation: 1008, tooBig: 1009 } as const;
+
+function bearerToken(header: string): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  return match?.[1];
+}
+
+/**
+ * The WebSocket hub: upgrade with Origin and token checks, the frame codec, a dispatch table from
+ * event name to handler, per-user topics, and the error frame for everything that goes wrong.
+ */
+export class Hub implements RealtimePublisher {
+  readonly app: TemplatedApp;
+  private readonly handlers = new Map<string, HubHandler>();
+  private readonly modules: HubModule[] = [];
+  private readonly sockets = new Set<HubSocket>();
+  private readonly byUser = new Map<string, Set<HubSocket>>();
+  private readonly log: Logger;
+  private readonly allowedOrigins: Set<string>;
+  private readonly maxFrame: number;
+  private readonly ratePerSecond: number;
+  private listenSocket: us_listen_socket | undefined;
+  private nextConnId = 1;
+  private expirySweep: NodeJS.Timeout | undefined;
+  port = 0;
+
+  constructor(private readonly options: HubOptions) {
+    this.log = options.logger.child({ component: 'hub' });
+    this.allowedOrigins = new Set(options.config.CORS_ORIGIN);
+    this.maxFrame = options.config.WS_MAX_FRAME_BYTES;
+    this.ratePerSecond = options.messagesPerSecond ?? 20;
+    this.handlers.set('authenticate', this.authenticateHandler());
+    this.app = uWS.App();
+    this.app.ws<SocketData>('/ws', {
+      // Frames between maxFrame and this limit get an error frame; beyond it uWS closes with 1009.
+      maxPayloadLength: Math.max(this.maxFrame * 16, 1024 * 1024),
+      idleTimeout: options.config.WS_IDLE_TIMEOUT_SECONDS,
+      sendPingsAutomatically: true,
+      maxBackpressure: 1024 * 1024,
+      // A consumer that cannot keep up is disconnected; it resumes with join_room `since`.
+      closeOnBackpressureLimit: 1 as unknown as number,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.open(ws as HubSocket),
+      message: (ws, message) => this.message(ws as HubSocket, message),
+      close: (ws) => this.closed(ws as HubSocket),
+    });
+    this.app.any('/*', (res) => {
+      res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ success: false, error: { code: 'NOT_FOUND', message: 'The hub lives at /ws' } }));
+    });
+  }
+
+  /** Adds a capability's events and connection hooks. */
+  use(module: HubModule): this {
+    for (const [event, definition] of Object.entries(module.handlers ?? {})) {
+      if (this.handlers.has(event)) throw new Error(`hub event ${event} is registered twice`);
+      this.handlers.set(event, definition);
+    }
+    this.modules.push(module);
+    return this;
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) {
+          reject(new Error(`the hub could not listen on ${host}:${port} (is the port in use?)`));
+          return;
+        }
+        this.listenSocket = socket;
+        this.port = uWS.us_socket_local_port(socket as never);
+        this.expirySweep = setInterval(() => this.closeExpired(), 5000);
+        this.expirySweep.unref();
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** Stops accepting connections and closes every open one with 1001. */
+  close(): void {
+    if (this.expirySweep) clearInterval(this.expirySweep);
+    if (this.listenSocket) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+    }
+    for (const ws of [...this.sockets]) {
+      if (!ws.getUserData().closed) ws.end(CloseCode.goingAway, 'server shutting down');
+    }
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Sends one event to every subscriber of `topic`, serialised once. */
+  publish(topic: string, event: string, data: unknown): void {
+    this.app.publish(topic, encodeFrame(event, data), false);
+  }
+
+  /** Sends an event to every connection of a user. */
+  sendToUser(userId: string, event: string, data: unknown): void {
+    this.publish(`user:${userId}`, event, data);
+  }
+
+  send(ws: HubSocket, event: string, data: unknown, id?: string | number): void {
+    if (ws.getUserData().closed) return;
+    ws.send(encodeFrame(event, data, id), false);
+  }
+
+  /** Open connections of a user (each device has its own). */
+  connectionsOf(userId: string): ReadonlySet<HubSocket> {
+    return this.byUser.get(userId) ?? new Set();
+  }
+
+  isOnline(userId: string): boolean {
+    return (this.byUser.get(userId)?.size ?? 0) > 0;
+  }
+
+  /** Closes the connections matching `predicate`, e.g. those of a disabled user or a revoked token. */
+  disconnect(predicate: (socket: SocketData) => boolean, code: number, reason: string): number {
+    let closed = 0;
+    for (const ws of [...this.sockets]) {
+      const socket = ws.getUserData();
+      if (!socket.closed && predicate(socket)) {
+        ws.end(code, reason);
+        closed += 1;
+      }
+    }
+    return closed;
+  }
+
+  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const key = req.getHeader('sec-websocket-key');
+    const protocol = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const origin = req.getHeader('origin');
+    const token = bearerToken(req.getHeader('authorization')) ?? readCookie(req.getHeader('cookie'), ACCESS_COOKIE);
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+
+    // Browsers always send Origin; other clients (CLI tools, servers) have no ambient credentials to abuse.
+    if (origin && !this.allowedOrigins.has('*') && !this.allowedOrigins.has(origin)) {
+      this.log.warn({ origin, ip }, 'refused WebSocket upgrade from a foreign origin');
+      res.writeStatus('403 Forbidden').end('Origin not allowed');
+      return;
+    }
+
+    const accept = (principal: Principal | undefined) => {
+      if (aborted) return;
+      const data: SocketData = {
+        connId: this.nextConnId++, ip, principal, closed: false, authTimer: undefined,
+        rooms: undefined, tokens: this.ratePerSecond * 2, refilledAt: Date.now(), typingAt: undefined,
+      };
+      res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+    };
+    if (!token) {
+      accept(undefined);
+      return;
+    }
+    this.options.authenticator.authenticate(token).then(accept, (error: unknown) => {
+      if (aborted) return;
+      const message = error instanceof AppError ? error.message : 'Invalid token';
+      res.cork(() => res.writeStatus('401 Unauthorized').end(message));
+    });
+  }
+
+  private open(ws: HubSocket): void {
+    const socket = ws.getUserData();
+    this.sockets.add(ws);
+    if (socket.principal) {
+      this.attach(ws, socket);
+    } else {
+      socket.authTimer = setTimeout(() => {
+        if (!socket.closed && !socket.principal) ws.end(CloseCode.policyViolation, 'authentication timeout');
+      }, this.options.config.WS_AUTH_TIMEOUT_SECONDS * 1000);
+    }
+  }
+
+  /** Binds an authenticated connection to its user: topic, registry, module hooks. */
+  private attach(ws: HubSocket, socket: SocketData): void {
+    const userId = socket.principal!.userId;
+    ws.subscribe(`user:${userId}`);
+    let set = this.byUser.get(userId);
+    if (!set) this.byUser.set(userId, (set = new Set()));
+    set.add(ws);
+    for (const module of this.modules) {
+      if (!module.onAuthenticated) continue;
+      Promise.resolve(module.onAuthenticated(ws, socket)).catch((error: unknown) => this.log.error({ err: error }, 'onAuthenticated hook failed'));
+    }
+  }
+
+  private closed(ws: HubSocket): void {
+    const socket = ws.getUserData();
+    socket.closed = true;
+    if (socket.authTimer) clearTimeout(socket.authTimer);
+    this.sockets.delete(ws);
+    const userId = socket.principal?.userId;
+    if (userId) {
+      const set = this.byUser.get(userId);
+      set?.delete(ws);
+      if (set && set.size === 0) this.byUser.delete(userId);
+    }
+    for (const module of this.modules) {
+      try {
+        module.onClose?.(socket);
+      } catch (error) {
+        this.log.error({ err: error }, 'onClose hook failed');
+      }
+    }
+  }
+
+  private closeExpired(): void {
+    const now = Date.now() / 1000;
+    this.disconnect((socket) => socket.principal !== undefined && socket.principal.expiresAt <= now, CloseCode.policyViolation, 'token expired');
+  }
+
+  private fail(ws: HubSocket, error: unknown, id: string | number | undefined, event?: string): void {
+    if (!(error instanceof AppError)) {
+      this.log.error({ err: error, event }, 'hub handler failed');
+      error = new AppError('INTERNAL', 500, 'Internal server error');
+    }
+    this.send(ws, 'error', describeError(error as AppError), id);
+  }
+
+  private takeToken(socket: SocketData): boolean {
+    const now = Date.now();
+    socket.tokens = Math.min(this.ratePerSecond * 2, socket.tokens + ((now - socket.refilledAt) / 1000) * this.ratePerSecond);
+    socket.refilledAt = now;
+    if (socket.tokens < 1) return false;
+    socket.tokens -= 1;
+    return true;
+  }
+
+  private message(ws: HubSocket, message: ArrayBuffer): void {
+    const socket = ws.getUserData();
+    let frame;
+    try {
+      frame = decodeFrame(message, this.maxFrame);
+    } catch (error) {
+      this.fail(ws, error, undefined);
+      return;
+    }
+    const { event, data, id } = frame;
+    const definition = this.handlers.get(event);
+    // Before authentication every event but the public ones is answered alike, known or not.
+    if (!socket.principal && definition?.auth !== false) {
+      this.fail(ws, new Unauthorized('Authenticate first: send {"event":"authenticate","data":{"token":"..."}}'), id, event);
+      return;
+    }
+    if (!definition) {
+      this.fail(ws, new Invalid(`Unknown event "${event}"`), id, event);
+      return;
+    }
+    if (definition.rateLimited !== false && !this.takeToken(socket)) {
+      this.fail(ws, new RateLimited(1, `Slow down: at most ${this.ratePerSecond} events per second`), id, event);
+      return;
+    }
+    const parsed = definition.schema.safeParse(data ?? {});
+    if (!parsed.success) {
+      const details = zodDetails(parsed.error);
+      this.fail(ws, new Invalid(`Invalid ${event}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details), id, event);
+      return;
+    }
+    let result: Promise<Reply | void> | Reply | void;
+    try {
+      result = definition.handle({ ws, socket, principal: socket.principal!, hub: this }, parsed.data);
+    } catch (error) {
+      this.fail(ws, error, id, event);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (reply) => reply && this.send(ws, reply.event, reply.data, id),
+        (error: unknown) => !socket.closed && this.fail(ws, error, id, event),
+      );
+    } else if (result) {
+      this.send(ws, result.event, result.data, id);
+    }
+  }
+
+  private authenticateHandler(): HubHandler {
+    return handler({
+      schema: z.strictObject({ token: z.string().min(1).max(4096) }),
+      auth: false,
+      handle: async ({ ws, socket }, { token }) => {
+        const principal = await this.options.authenticator.authenticate(token);
+        if (socket.closed) return;
+        if (socket.principal) {
+          // Re-authentication extends a connection with a fresh token; it cannot switch users.
+          if (socket.principal.userId !== principal.userId) throw new Forbidden('This connection belongs to another user');
+          socket.principal = principal;
+        } else {
+          if (socket.authTimer) clearTimeout(socket.authTimer);
+          socket.authTimer = undefined;
+          socket.principal = principal;
+          this.attach(ws, socket);
+        }
+        return { event: 'authenticated', data: { userId: principal.userId } };
+      },
+    });
+  }
+}
+

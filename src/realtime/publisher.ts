@@ -1,0 +1,22 @@
+import type { SocketData } from './types.js';
+
+/**
+ * What services may ask of the live connections, without knowing about uWS. The hub implements
+ * it in `chatd serve`; CLI commands, which have no connections, use `offlinePublisher`.
+ */
+export interface RealtimePublisher {
+  publish(topic: string, event: string, data: unknown): void;
+  sendToUser(userId: string, event: string, data: unknown): void;
+  isOnline(userId: string): boolean;
+  disconnect(predicate: (socket: SocketData) => boolean, code: number, reason: string): number;
+}
+
+export const offlinePublisher: RealtimePublisher = {
+  publish: () => undefined,
+  sendToUser: () => undefined,
+  isOnline: () => false,
+  disconnect: () => 0,
+};
+
+export const roomTopic = (roomId: string): string => `room:${roomId}`;
+export const userTopic = (userId: string): string => `user:${userId}`;

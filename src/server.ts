@@ -1,0 +1,102 @@
+import { createServer, type Server } from 'node:http';
+import type { Config } from './config/load.js';
+import { openDatabase, type Database } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { createHttpApp } from './http/app.js';
+import type { Logger } from './logger.js';
+import { Hub } from './realtime/hub.js';
+import { detectUwsRuntime } from './realtime/native.js';
+import { createServices, type Services } from './services.js';
+import { version } from './version.js';
+
+export interface RunningServer {
+  httpPort: number;
+  wsPort: number;
+  database: Database;
+  services: Services;
+  hub: Hub;
+  /** Graceful stop: refuse new work, close sockets with 1001, finish requests, close the database. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  logger: Logger;
+  /** Apply pending migrations before serving (default true). */
+  migrate?: boolean;
+}
+
+function listenHttp(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(error.code === 'EADDRINUSE' ? new Error(`PORT ${port} is already in use on ${host}`) : error);
+    });
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+/** Starts everything `chatd serve` runs; the caller owns signals and the exit code. */
+export async function startServer({ config, logger, migrate: applyMigrations = true }: StartOptions): Promise<RunningServer> {
+  const runtime = detectUwsRuntime();
+  if (!runtime.native) {
+    logger.error({ binary: runtime.binary, reason: runtime.reason }, 'uWebSockets.js is NOT using its native binary: the hub runs on a slow JavaScript fallback');
+  }
+
+  const database = await openDatabase(config, logger, { supervise: true });
+  logger.info({ database: database.kind, uri: database.displayUri }, 'database connected');
+  let hub: Hub | undefined;
+  let httpServer: Server | undefined;
+  try {
+    if (applyMigrations) {
+      const applied = await migrate(database.db, { logger });
+      if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    }
+
+    let services: Services | undefined;
+    hub = new Hub({ config, logger, authenticator: { authenticate: (token) => services!.authenticator.authenticate(token) } });
+    services = createServices({ config, logger, db: database.db, realtime: hub });
+    for (const module of services.hubModules) hub.use(module);
+
+    const app = createHttpApp({ config, logger, routers: services.routers });
+    httpServer = createServer(app.callback());
+    httpServer.keepAliveTimeout = 5000;
+    const httpPort = await listenHttp(httpServer, config.HOST, config.PORT);
+    const wsPort = await hub.listen(config.HOST, config.WS_PORT);
+    for (const job of services.jobs) job.start();
+    logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
+
+    const server = httpServer;
+    const liveHub = hub;
+    const liveServices = services;
+    let stopping: Promise<void> | undefined;
+    return {
+      httpPort,
+      wsPort,
+      database,
+      services: liveServices,
+      hub: liveHub,
+      stop: () =>
+        (stopping ??= (async () => {
+          logger.info('shutting down');
+          liveHub.close();
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeIdleConnections();
+          const deadline = setTimeout(() => server.closeAllConnections(), Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 2000));
+          await closed;
+          clearTimeout(deadline);
+          await Promise.all(liveServices.jobs.map((job) => job.stop()));
+          await liveServices.drain();
+          await database.close();
+          logger.info('stopped');
+        })()),
+    };
+  } catch (error) {
+    hub?.close();
+    httpServer?.close();
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,71 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+
+const secrets = { JWT_SECRET: 'a'.repeat(40), JWT_REFRESH_SECRET: 'b'.repeat(40) };
+
+function problemsOf(env: Record<string, string>, cwd = mkdtempSync(join(tmpdir(), 'chatd-config-'))): string[] {
+  try {
+    loadConfig({ env, cwd });
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems.map((p) => `${p.variable} ${p.message}`);
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('applies defaults', () => {
+    const config = loadConfig({ env: secrets, cwd: mkdtempSync(join(tmpdir(), 'chatd-config-')) });
+    expect(config.PORT).toBe(3000);
+    expect(config.WS_PORT).toBe(3001);
+    expect(config.JWT_EXPIRY).toBe(900);
+    expect(config.JWT_REFRESH_EXPIRY).toBe(7 * 86400);
+    expect(config.CORS_ORIGIN).toEqual(['http://localhost:3000']);
+    expect(config.MONGODB_URI).toBeUndefined();
+  });
+
+  it('lets the environment win over .env', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'chatd-config-'));
+    writeFileSync(join(cwd, '.env'), `PORT=4000\nWS_PORT=4001\nJWT_SECRET=${'c'.repeat(40)}\nJWT_REFRESH_SECRET=${'d'.repeat(40)}\n`);
+    const config = loadConfig({ env: { PORT: '5000' }, cwd });
+    expect(config.PORT).toBe(5000);
+    expect(config.WS_PORT).toBe(4001);
+    expect(config.envFile).toBe(join(cwd, '.env'));
+  });
+
+  it('reports every problem at once, each naming its variable', () => {
+    const problems = problemsOf({ PORT: 'notaport', WS_PORT: '70000', JWT_EXPIRY: 'soon', PUBLIC_URL: 'ftp://x', TRUST_PROXY: 'maybe' });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^PORT must be a port number \(got "notaport"\)/),
+        expect.stringMatching(/^WS_PORT must be between 1 and 65535/),
+        expect.stringMatching(/^JWT_EXPIRY must be a duration/),
+        expect.stringMatching(/^PUBLIC_URL /),
+        expect.stringMatching(/^TRUST_PROXY must be true or false/),
+        expect.stringMatching(/^JWT_SECRET is required/),
+        expect.stringMatching(/^JWT_REFRESH_SECRET is required/),
+      ]),
+    );
+  });
+
+  it('never echoes a secret it rejects', () => {
+    const problems = problemsOf({ JWT_SECRET: 'short-secret-value', JWT_REFRESH_SECRET: 'short-secret-value' });
+    expect(problems.join('\n')).not.toContain('short-secret-value');
+    expect(problems.some((p) => p.startsWith('JWT_SECRET must be at least 32 characters'))).toBe(true);
+  });
+
+  it('refuses equal JWT secrets and equal ports', () => {
+    const problems = problemsOf({ JWT_SECRET: 'e'.repeat(40), JWT_REFRESH_SECRET: 'e'.repeat(40), PORT: '3000', WS_PORT: '3000' });
+    expect(problems).toEqual(expect.arrayContaining(['JWT_REFRESH_SECRET must differ from JWT_SECRET', 'WS_PORT must differ from PORT (both are 3000)']));
+  });
+
+  it('parses durations and lists', () => {
+    const config = loadConfig({ env: { ...secrets, JWT_EXPIRY: '1h', JWT_REFRESH_EXPIRY: '30d', CORS_ORIGIN: 'https://a.example, https://b.example' }, cwd: tmpdir() });
+    expect(config.JWT_EXPIRY).toBe(3600);
+    expect(config.JWT_REFRESH_EXPIRY).toBe(30 * 86400);
+    expect(config.CORS_ORIGIN).toEqual(['https://a.example', 'https://b.example']);
+  });
+});
