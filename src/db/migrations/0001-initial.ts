@@ -21,6 +21,7 @@ const collections: Record<string, IndexDescription[]> = {
   ],
   rooms: [
     { key: { type: 1, lastMessageAt: -1 }, name: 'type_recent' },
+    // Every room has a directKey (direct rooms: the sorted member pair), so the unique index holds.
     { key: { directKey: 1 }, name: 'direct_key_unique', unique: true },
   ],
   memberships: [
