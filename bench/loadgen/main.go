@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -33,6 +34,7 @@ type Config struct {
 	StartRate   float64
 	Factor      float64
 	MaxSteps    int
+	Refine      int
 	Warmup      time.Duration
 	StepDur     time.Duration
 	DrainMax    time.Duration
@@ -93,6 +95,7 @@ func main() {
 	flag.Float64Var(&cfg.StartRate, "start-rate", 0, "first publish rate when stepping (default: 20k deliveries/s)")
 	flag.Float64Var(&cfg.Factor, "factor", 2, "rate multiplier per step")
 	flag.IntVar(&cfg.MaxSteps, "max-steps", 14, "at most this many steps")
+	flag.IntVar(&cfg.Refine, "refine", 1, "after the first saturated step, this many bisection steps between it and the last good one")
 	flag.Float64Var(&warm, "warmup", 0.5, "seconds at each rate before measuring")
 	flag.Float64Var(&step, "step", 2, "measured seconds per rate")
 	flag.Float64Var(&drain, "drain", 3, "seconds to wait for in-flight deliveries after a step")
@@ -363,12 +366,12 @@ func mergeHists(hs *[histShards]shard) *hdrhistogram.Histogram {
 	return all
 }
 
-// pace publishes at rate for d; bursts are bounded to 20 ms of work so a pacer that falls behind
-// shows up as a lower achieved rate instead of a flood.
+// pace publishes at rate for d; catching up is bounded to 200 ms of work so a pacer that falls
+// behind (blocked writes: the server is not reading) shows up as a lower achieved rate, not a flood.
 func (g *Gen) pace(rate float64, d time.Duration, at func(time.Duration) bool) {
 	start := time.Now()
 	var sent int64
-	maxBurst := int64(rate*0.02) + 1
+	maxBurst := int64(rate*0.2) + 1
 	for {
 		el := time.Since(start)
 		if el >= d {
@@ -487,6 +490,10 @@ func (g *Gen) load() LoadResult {
 	if rate <= 0 {
 		rate = 20000 / float64(cfg.Members)
 	}
+	// Step up geometrically until a step saturates; when the very first one does, step down until
+	// one keeps up. Then bisect (geometrically) between the last good and the first bad rate.
+	start := rate
+	lastGood, firstBad := 0.0, 0.0
 	for i := 0; i < cfg.MaxSteps; i++ {
 		if !auto {
 			if i >= len(rates) {
@@ -494,20 +501,60 @@ func (g *Gen) load() LoadResult {
 			}
 			rate = rates[i]
 		}
-		st := g.step(rate)
+		st := g.runStep(rate)
 		res.Steps = append(res.Steps, st)
-		logf("%s %dx%d %dB: offered %.0f pub/s → %.0f delivered/s, p99 %.1f ms, server %.0f%% cpu %.2f µs/msg%s",
-			cfg.Proto, cfg.Rooms, cfg.Members, cfg.Payload, rate, st.DeliveredRate, float64(st.P99)/1000,
-			st.ServerCPUPct, st.ServerUsPerMsg, map[bool]string{true: " — saturated: " + st.SaturationReason, false: ""}[st.Saturated])
-		if st.Saturated && auto {
-			break
-		}
 		if g.closed.Load() > int64(res.Conns)/100 {
+			return res
+		}
+		if !auto {
+			continue
+		}
+		if st.Saturated {
+			firstBad = rate
+			if lastGood > 0 || rate < start/(cfg.Factor*cfg.Factor*cfg.Factor) {
+				break
+			}
+			g.drain()
+			rate /= cfg.Factor
+			continue
+		}
+		lastGood = rate
+		if firstBad > 0 {
 			break
 		}
 		rate *= cfg.Factor
 	}
+	if auto && lastGood > 0 && firstBad > 0 {
+		lo, hi := lastGood, firstBad
+		for i := 0; i < cfg.Refine; i++ {
+			g.drain()
+			mid := math.Sqrt(lo * hi)
+			st := g.runStep(mid)
+			res.Steps = append(res.Steps, st)
+			if g.closed.Load() > int64(res.Conns)/100 {
+				break
+			}
+			if st.Saturated {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+	}
 	return res
+}
+
+func (g *Gen) runStep(rate float64) Step {
+	st := g.step(rate)
+	cfg := g.cfg
+	suffix := ""
+	if st.Saturated {
+		suffix = " — saturated: " + st.SaturationReason
+	}
+	logf("%s %dx%d %dB: offered %.0f pub/s → %.0f delivered/s, p99 %.1f ms, server %.0f%% cpu %.2f µs/msg, generator %.0f%% cpu%s",
+		cfg.Proto, cfg.Rooms, cfg.Members, cfg.Payload, rate, st.DeliveredRate, float64(st.P99)/1000,
+		st.ServerCPUPct, st.ServerUsPerMsg, st.GenCPUPct, suffix)
+	return st
 }
 
 func (g *Gen) step(rate float64) Step {
@@ -557,7 +604,7 @@ func (g *Gen) step(rate float64) Step {
 	}
 	var reasons []string
 	if st.PubRate < 0.9*rate {
-		reasons = append(reasons, "the generator could not publish at the offered rate")
+		reasons = append(reasons, "publishes could not be sent at the offered rate")
 	}
 	if st.DeliveredRate < 0.9*st.ExpectedRate {
 		reasons = append(reasons, "deliveries fell behind publishes")
