@@ -202,7 +202,9 @@ export function renderReport(results, { svgName, argv }) {
 
   L.push('## Throughput at saturation', '');
   L.push(
-    'The publish rate is stepped up geometrically until deliveries fall behind, messages are lost or publishes back up; the best step of each round counts. ' +
+    'The publish rate is stepped up geometrically until a step saturates (deliveries fall behind publishes by more than 10 %, messages are lost, ' +
+      'publishes back up, p99 latency passes 200 ms, or the server answers errors or closes connections), then bisected once or twice; ' +
+      'the step that delivered most in each round counts. ' +
       'Values: median (min–max over rounds).',
     '',
   );
@@ -261,6 +263,14 @@ export function renderReport(results, { svgName, argv }) {
     L.push(`| ${p.label} | ${ref[p.name]?.[0] ?? '–'} | ${fmtNum(s?.cpuUs)} | ${fmtNum(l?.cpuUs)} | ${ref[p.name]?.[1] ?? '–'} | ${fmtNum(i?.kib)} |`);
   }
   L.push('');
+
+  L.push(
+    'Where the figures differ: server CPU per message is not one number but falls with the rate (see below), so the saturation figure can be below the ' +
+      'issue\'s and the 50 % figure above it; memory here is the growth of the server\'s RSS over its idle baseline for connections that authenticated ' +
+      'but joined no room, read after a short settle without forcing a garbage collection, so it leaves out per-subscription state and the V8 heap growth a later ' +
+      'collection would show.',
+    '',
+  );
 
   L.push('## How to read these numbers', '');
   L.push(

@@ -35,6 +35,7 @@ type Config struct {
 	Factor      float64
 	MaxSteps    int
 	Refine      int
+	MaxP99ms    float64
 	Warmup      time.Duration
 	StepDur     time.Duration
 	DrainMax    time.Duration
@@ -95,6 +96,7 @@ func main() {
 	flag.Float64Var(&cfg.StartRate, "start-rate", 0, "first publish rate when stepping (default: 20k deliveries/s)")
 	flag.Float64Var(&cfg.Factor, "factor", 2, "rate multiplier per step")
 	flag.IntVar(&cfg.MaxSteps, "max-steps", 14, "at most this many steps")
+	flag.Float64Var(&cfg.MaxP99ms, "max-p99-ms", 200, "a step whose p99 latency exceeds this is saturated (queues are building)")
 	flag.IntVar(&cfg.Refine, "refine", 1, "after the first saturated step, this many bisection steps between it and the last good one")
 	flag.Float64Var(&warm, "warmup", 0.5, "seconds at each rate before measuring")
 	flag.Float64Var(&step, "step", 2, "measured seconds per rate")
@@ -611,6 +613,9 @@ func (g *Gen) step(rate float64) Step {
 	}
 	if !drained {
 		reasons = append(reasons, "in-flight deliveries did not drain")
+	}
+	if float64(st.P99) > g.cfg.MaxP99ms*1000 {
+		reasons = append(reasons, fmt.Sprintf("p99 latency above %.0f ms", g.cfg.MaxP99ms))
 	}
 	if st.Lost > 0 {
 		reasons = append(reasons, "messages lost")
