@@ -17,5 +17,8 @@ export const sameWorkload = (a, b) => a.rooms === b.rooms && a.members === b.mem
 
 export const workloadLabel = (w) => `${w.rooms}×${w.members} ${w.payload === 1024 ? '1 KB' : `${w.payload} B`}`;
 
-/** The step that delivered the most: the peer's saturation throughput in that run. */
+/** The step that delivered the most: the peer's peak throughput in that run, whatever the latency. */
 export const bestStep = (steps) => steps.reduce((best, s) => (s.deliveredRate > (best?.deliveredRate ?? -1) ? s : best), undefined);
+
+/** The best step that kept up with p99 under the bound and lost nothing: sustained throughput. */
+export const bestCleanStep = (steps) => bestStep(steps.filter((s) => !s.saturated));
