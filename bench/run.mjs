@@ -87,7 +87,6 @@ buildTools({ centrifugo: runnable.some((p) => p.name === 'centrifugo') });
 const startedRuns = Date.now();
 
 const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length]);
-const label = workloadLabel;
 
 async function withPeer(peer, fn) {
   const port = await freePort();
@@ -108,9 +107,11 @@ async function loadgen(args, tag) {
 
 const results = { mode: modeName, config: mode, peers: PEERS.map(({ name, label: l, pending }) => ({ name, label: l, pending })), saturation: [], latency: [], idle: [], notes, failures: [] };
 
-async function attempt(tag, fn) {
+/** One generator run against a fresh instance of peer; a failure is recorded and the suite goes on. */
+async function measure(phase, peer, tag, args) {
+  console.error(`bench: ${phase} ${tag}`);
   try {
-    return await fn();
+    return await withPeer(peer, ({ args: peerArgs }) => loadgen([...peerArgs, ...args], tag));
   } catch (error) {
     console.error(`bench: ${tag} failed: ${error.message}`);
     results.failures.push({ run: tag, error: String(error.message).slice(0, 500) });
@@ -118,33 +119,24 @@ async function attempt(tag, fn) {
   }
 }
 
+const shape = (w) => ['-rooms', String(w.rooms), '-members', String(w.members), '-payload', String(w.payload)];
+const timing = (seconds) => ['-warmup', String(mode.warmup), '-step', String(seconds), '-drain', String(mode.drain)];
+
 // 1. Throughput: step the publish rate up to saturation, per workload and peer.
 for (let round = 0; round < mode.rounds; round++) {
   for (const workload of mode.workloads) {
     for (const peer of rotate(runnable, round)) {
-      const tag = `${peer.name} ${label(workload)} r${round + 1}`;
-      console.error(`bench: saturation ${tag}`);
-      const result = await attempt(tag, () =>
-        withPeer(peer, ({ args }) =>
-          loadgen(
-            [
-              ...args,
-              '-rooms', String(workload.rooms), '-members', String(workload.members), '-payload', String(workload.payload),
-              '-start-rate', String(mode.startDeliveries / workload.members), '-factor', String(mode.factor), '-refine', String(mode.refine),
-              '-warmup', String(mode.warmup), '-step', String(mode.step), '-drain', String(mode.drain),
-            ],
-            tag,
-          ),
-        ),
-      );
+      const tag = `${peer.name} ${workloadLabel(workload)} r${round + 1}`;
+      const stepping = ['-start-rate', String(mode.startDeliveries / workload.members), '-factor', String(mode.factor), '-refine', String(mode.refine)];
+      const result = await measure('saturation', peer, tag, [...shape(workload), ...stepping, ...timing(mode.step)]);
       if (result) results.saturation.push({ peer: peer.name, workload, round, result });
     }
   }
 }
 
-// 2. Latency at half the ceiling's saturation rate (the ceiling is raw uWS when it ran).
+// 2. Latency at half the ceiling's peak rate (the ceiling is raw uWS when it ran).
 const ceiling = runnable.find((p) => p.name === 'raw-uws') ?? runnable[0];
-if (ceiling.name !== 'raw-uws') notes.push(`raw uWebSockets.js was not selected, so latency is measured at 50 % of ${ceiling.name}'s saturation rate.`);
+if (ceiling.name !== 'raw-uws') notes.push(`raw uWebSockets.js was not selected, so latency is measured at 50 % of ${ceiling.name}'s peak rate.`);
 for (let round = 0; round < mode.rounds; round++) {
   for (const workload of mode.workloads) {
     const ceilingRuns = results.saturation.filter((r) => r.peer === ceiling.name && sameWorkload(r.workload, workload));
@@ -152,20 +144,8 @@ for (let round = 0; round < mode.rounds; round++) {
     const deliveries = 0.5 * median(ceilingRuns.map((r) => bestStep(r.result.steps).deliveredRate));
     const pubRate = Math.round((10 * deliveries) / workload.members) / 10;
     for (const peer of rotate(runnable, round)) {
-      const tag = `${peer.name} ${label(workload)} @${Math.round(pubRate)}/s r${round + 1}`;
-      console.error(`bench: latency ${tag}`);
-      const result = await attempt(tag, () =>
-        withPeer(peer, ({ args }) =>
-          loadgen(
-            [
-              ...args,
-              '-rooms', String(workload.rooms), '-members', String(workload.members), '-payload', String(workload.payload),
-              '-rates', String(pubRate), '-warmup', String(mode.warmup), '-step', String(mode.latencySeconds), '-drain', String(mode.drain),
-            ],
-            tag,
-          ),
-        ),
-      );
+      const tag = `${peer.name} ${workloadLabel(workload)} @${Math.round(pubRate)}/s r${round + 1}`;
+      const result = await measure('latency', peer, tag, [...shape(workload), '-rates', String(pubRate), ...timing(mode.latencySeconds)]);
       if (result) results.latency.push({ peer: peer.name, workload, round, pubRate, result });
     }
   }
@@ -183,12 +163,7 @@ for (const requested of mode.idleConns) {
   for (let round = 0; round < mode.idleRounds; round++) {
     for (const peer of rotate(runnable, round)) {
       const tag = `${peer.name} idle ${conns} r${round + 1}`;
-      console.error(`bench: memory ${tag}`);
-      const result = await attempt(tag, () =>
-        withPeer(peer, ({ args }) =>
-          loadgen([...args, '-mode', 'idle', '-conns', String(conns), '-sources', '16', '-settle', String(mode.settle)], tag),
-        ),
-      );
+      const result = await measure('memory', peer, tag, ['-mode', 'idle', '-conns', String(conns), '-sources', '16', '-settle', String(mode.settle)]);
       if (result) results.idle.push({ peer: peer.name, requested, conns, round, result });
     }
   }

@@ -55,7 +55,8 @@ function panel({ x, y, width, height, title, unit, groups, series, value }) {
         out.push(`<line x1="${cx}" x2="${cx}" y1="${y1}" y2="${y2}" stroke="#1a202c"/>`);
         out.push(`<line x1="${cx - 4}" x2="${cx + 4}" y1="${y1}" y2="${y1}" stroke="#1a202c"/><line x1="${cx - 4}" x2="${cx + 4}" y1="${y2}" y2="${y2}" stroke="#1a202c"/>`);
       }
-      out.push(`<text x="${bx + barW / 2}" y="${plotY + plotH - h - 4}" font-size="10" text-anchor="middle">${compact(v.median)}</text>`);
+      const labelY = plotY + plotH - (plotH * Math.max(v.median, v.max)) / top - 4;
+      out.push(`<text x="${bx + barW / 2}" y="${labelY}" font-size="10" text-anchor="middle">${compact(v.median)}</text>`);
     });
     out.push(`<text x="${plotX + gi * groupW + groupW / 2}" y="${plotY + plotH + 16}" font-size="11" text-anchor="middle">${esc(g)}</text>`);
   });
