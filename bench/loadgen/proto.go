@@ -205,7 +205,7 @@ func (*centrifugoProto) AppendPublish(dst []byte, c *Conn, content []byte) []byt
 
 var centrifugoPing = []byte("{}")
 
-// Classify counts a frame by its first line; the generator calls ClassifyLines for batched frames.
+// Classify sees one line: the generator splits Centrifugo's batched frames (see Lines) first.
 func (*centrifugoProto) Classify(c *Conn, msg []byte) Kind {
 	switch {
 	case bytes.HasPrefix(msg, []byte(`{"push"`)):

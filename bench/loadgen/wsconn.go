@@ -77,7 +77,7 @@ func appendFrame(dst []byte, payload []byte) []byte {
 	return dst
 }
 
-// WriteText sends one text message. build appends the message's payload to the buffer it gets.
+// WriteText sends payload as one masked text frame in a single write.
 func (c *Conn) WriteText(payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
