@@ -26,7 +26,10 @@ export function callsHubModule(calls: CallsService): HubModule {
       }),
     },
     onAuthenticated: (_ws, socket) => {
-      if (socket.principal) calls.connected(partyOf({ principal: socket.principal, socket }));
+      // After the `authenticated` reply, so a client hears who it is before what it is in.
+      setImmediate(() => {
+        if (socket.principal && !socket.closed) calls.connected(partyOf({ principal: socket.principal, socket }));
+      });
     },
     onClose: (socket) => {
       if (socket.principal) calls.disconnected(partyOf({ principal: socket.principal, socket }));
