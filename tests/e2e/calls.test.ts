@@ -71,6 +71,15 @@ async function ring(caller: HubClient, callee: TestUser, roomId: string, callTyp
   return reply.data.callId as string;
 }
 
+/** Alice calls Bob and Bob accepts; `extra` more users share their room. */
+async function inCall(extra = 0) {
+  const { users: [alice, bob, ...others], roomId } = await people(2 + extra);
+  const [a, b] = [await connect(alice!), await connect(bob!)];
+  const callId = await ring(a, bob!, roomId);
+  expect((await b.request('accept_call', { callId })).event).toBe('call_accepted');
+  return { alice: alice!, bob: bob!, others, roomId, a, b, callId };
+}
+
 async function history(user: TestUser, query = ''): Promise<any[]> {
   const response = await api.get(`/api/calls${query}`, { token: user.token });
   expect(response.status).toBe(200);
@@ -178,10 +187,8 @@ describe('ringing and answering', () => {
 
 describe('busy and unavailable', () => {
   it('answers call_busy when the callee is in a call, and records it', async () => {
-    const { users: [alice, bob, carol], roomId } = await people(3);
-    const [a, b, c] = [await connect(alice!), await connect(bob!), await connect(carol!)];
-    const callId = await ring(a, bob!, roomId);
-    await b.request('accept_call', { callId });
+    const { alice, bob, others: [carol], roomId, a, b, callId } = await inCall(1);
+    const c = await connect(carol!);
 
     const busy = await c.request('call_user', { targetUserId: bob!.id, roomId, callType: 'audio' });
     expect(busy).toMatchObject({ event: 'call_busy', data: { targetUserId: bob!.id, roomId, callType: 'audio' } });
@@ -210,10 +217,8 @@ describe('busy and unavailable', () => {
 
 describe('who may call and signal', () => {
   it('refuses offers, answers and candidates from anyone outside the call, delivering nothing', async () => {
-    const { users: [alice, bob, mallory], roomId } = await people(3);
-    const [a, b, m] = [await connect(alice!), await connect(bob!), await connect(mallory!)];
-    const callId = await ring(a, bob!, roomId);
-    await b.request('accept_call', { callId });
+    const { alice, bob, others: [mallory], a, b, callId } = await inCall(1);
+    const m = await connect(mallory!);
 
     for (const [event, data] of [
       ['webrtc_offer', { targetUserId: bob!.id, offer }],
@@ -297,10 +302,7 @@ describe('who may call and signal', () => {
   });
 
   it('rate-limits call events per connection', async () => {
-    const { users: [alice, bob], roomId } = await people(2);
-    const [a, b] = [await connect(alice!), await connect(bob!)];
-    const callId = await ring(a, bob!, roomId);
-    await b.request('accept_call', { callId });
+    const { alice, bob, roomId, a, b, callId } = await inCall();
     const burst = SIGNALING_LIMIT + 5;
     const replies = await Promise.all(
       Array.from({ length: burst }, (_, i) => a.request('ice_candidate', { targetUserId: bob!.id, candidate: { ...candidate, candidate: `${candidate.candidate} ${i}` } }, 3000).catch(() => undefined)),
@@ -321,10 +323,7 @@ describe('who may call and signal', () => {
 
 describe('disconnects', () => {
   it('keeps the call when the dropped participant reconnects within the grace period', async () => {
-    const { users: [alice, bob], roomId } = await people(2);
-    const [a, b] = [await connect(alice!), await connect(bob!)];
-    const callId = await ring(a, bob!, roomId);
-    await b.request('accept_call', { callId });
+    const { alice, bob, roomId, a, b, callId } = await inCall();
     await b.close();
     const back = await connect(bob!);
     expect((await arrival(back, 'call_resumed')).data).toEqual({ callId, callerId: alice!.id, calleeId: bob!.id, peerId: alice!.id, roomId, callType: 'video', status: 'active' });
@@ -340,10 +339,7 @@ describe('disconnects', () => {
   });
 
   it('ends the call for the other side when the dropped participant does not come back', async () => {
-    const { users: [alice, bob], roomId } = await people(2);
-    const [a, b] = [await connect(alice!), await connect(bob!)];
-    const callId = await ring(a, bob!, roomId);
-    await b.request('accept_call', { callId });
+    const { alice, bob, roomId, a, b, callId } = await inCall();
     await a.close();
     const ended = await arrival(b, 'call_ended', undefined, (GRACE_SECONDS + 10) * 1000);
     expect(ended.data).toMatchObject({ callId, status: 'ended', reason: 'disconnected', endedBy: null });
