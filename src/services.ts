@@ -1,12 +1,18 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
+import { requireAuth } from './http/bearer-auth.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
 import { JwtAuthenticator } from './modules/auth/authenticator.js';
 import type { Authenticator } from './modules/auth/principal.js';
 import { TokenSigner } from './modules/auth/tokens.js';
+import { callsHubModule } from './modules/calls/events.js';
+import { CallsRepo, MembershipsReader } from './modules/calls/repo.js';
+import { callRoutes } from './modules/calls/routes.js';
+import { CallsService } from './modules/calls/service.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { UsersRepo } from './modules/users/repo.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
 
@@ -35,7 +41,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, db }: ServiceDeps): Services {
+export function createServices({ config, logger, db, realtime }: ServiceDeps): Services {
   const signer = new TokenSigner({
     accessSecret: config.JWT_SECRET,
     refreshSecret: config.JWT_REFRESH_SECRET,
@@ -43,12 +49,40 @@ export function createServices({ config, db }: ServiceDeps): Services {
     refreshTtlSeconds: config.JWT_REFRESH_EXPIRY,
   });
   const authenticator = new JwtAuthenticator(signer);
+  const auth = requireAuth(authenticator);
+  const users = new UsersRepo(db);
+  const calls = new CallsService({
+    calls: new CallsRepo(db),
+    users,
+    // Stands in for the rooms service until it exists (see MembershipsReader).
+    rooms: new MembershipsReader(db),
+    realtime,
+    logger,
+    settings: {
+      ringTimeoutSeconds: config.CALL_RING_TIMEOUT_SECONDS,
+      reconnectGraceSeconds: config.CALL_RECONNECT_GRACE_SECONDS,
+      signalingLimit: config.CALL_SIGNALING_LIMIT,
+      stunUrls: config.STUN_URLS ?? [],
+      turnUrls: config.TURN_URLS ?? [],
+      turnSecret: config.TURN_SECRET,
+      turnTtlSeconds: config.TURN_CREDENTIAL_TTL,
+    },
+  });
+  let recovering: Promise<void> | undefined;
   return {
     signer,
     authenticator,
-    routers: [healthRoutes(db)],
-    hubModules: [],
-    jobs: [],
-    drain: async () => undefined,
+    routers: [healthRoutes(db), callRoutes(calls, auth)],
+    hubModules: [callsHubModule(calls)],
+    jobs: [
+      {
+        name: 'calls-recovery',
+        start: () => {
+          recovering = calls.recover();
+        },
+        stop: () => recovering,
+      },
+    ],
+    drain: () => calls.drain(),
   };
 }

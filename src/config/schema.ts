@@ -35,6 +35,10 @@ const secret = z
 
 const commaList = z.string().transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
 
+/** A comma-separated list of ICE server URIs whose scheme matches `schemes` (RFC 7064/7065). */
+const iceUrls = (schemes: RegExp, example: string) =>
+  commaList.pipe(z.array(z.string().regex(schemes, `each entry must look like ${example}`)));
+
 export const configSchema = z
   .object({
     NODE_ENV: z.enum(['production', 'development', 'test']).default('production')
@@ -67,10 +71,28 @@ export const configSchema = z
     WS_AUTH_TIMEOUT_SECONDS: positiveInt.default(10).describe('Hub connections that have not authenticated within this many seconds are closed.'),
     WS_IDLE_TIMEOUT_SECONDS: positiveInt.default(120).describe('Hub connections silent for this long are closed (clients are pinged before).'),
     SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10).describe('On SIGTERM, how long in-flight requests may take before the process exits anyway.'),
+    CALL_RING_TIMEOUT_SECONDS: positiveInt.default(30).describe('A call nobody answers within this many seconds ends as missed.'),
+    CALL_RECONNECT_GRACE_SECONDS: positiveInt.default(10)
+      .describe('When the connection carrying a call drops, how many seconds the user has to reconnect before the call ends for the other side.'),
+    CALL_SIGNALING_LIMIT: positiveInt.default(100)
+      .describe('Call events (call_user, webrtc_offer, webrtc_answer, ice_candidate, ...) one hub connection may send per 10 seconds; more get RATE_LIMITED.'),
+    STUN_URLS: iceUrls(/^stuns?:\S+$/, 'stun:stun.example.org:3478').optional()
+      .describe('Comma-separated STUN servers handed to browsers for calls, e.g. stun:stun.l.google.com:19302. Empty: host candidates only (same network).'),
+    TURN_URLS: iceUrls(/^turns?:\S+$/, 'turn:turn.example.org:3478?transport=udp').optional()
+      .describe('Comma-separated TURN servers (coturn with use-auth-secret) for calls behind strict NATs. Needs TURN_SECRET.'),
+    TURN_SECRET: z.string().min(16, 'must be at least 16 characters').optional()
+      .describe("coturn's static-auth-secret: chatd hands out time-limited TURN credentials derived from it (coturn REST API scheme)."),
+    TURN_CREDENTIAL_TTL: duration.prefault('12h').describe('How long the TURN credentials handed to a browser stay valid (1h, 12h, 1d, ...).'),
   })
   .superRefine((config, ctx) => {
     if (config.JWT_SECRET && config.JWT_SECRET === config.JWT_REFRESH_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['JWT_REFRESH_SECRET'], message: 'must differ from JWT_SECRET' });
+    }
+    if ((config.TURN_URLS?.length ?? 0) > 0 && !config.TURN_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['TURN_SECRET'], message: 'is required when TURN_URLS is set' });
+    }
+    if (config.TURN_SECRET && (config.TURN_URLS?.length ?? 0) === 0) {
+      ctx.addIssue({ code: 'custom', path: ['TURN_URLS'], message: 'is required when TURN_SECRET is set' });
     }
     if (config.PORT === config.WS_PORT) {
       ctx.addIssue({ code: 'custom', path: ['WS_PORT'], message: `must differ from PORT (both are ${config.PORT})` });
@@ -80,4 +102,4 @@ export const configSchema = z
 export type RawConfig = z.infer<typeof configSchema>;
 
 /** Variables whose values must never be printed. */
-export const secretVariables = new Set(['JWT_SECRET', 'JWT_REFRESH_SECRET', 'MONGODB_URI']);
+export const secretVariables = new Set(['JWT_SECRET', 'JWT_REFRESH_SECRET', 'MONGODB_URI', 'TURN_SECRET']);

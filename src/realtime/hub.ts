@@ -134,6 +134,21 @@ export class Hub implements RealtimePublisher {
     return this.byUser.get(userId) ?? new Set();
   }
 
+  connectionIds(userId: string): number[] {
+    return [...this.connectionsOf(userId)].map((ws) => ws.getUserData().connId);
+  }
+
+  sendToConnection(userId: string, connId: number, event: string, data: unknown): boolean {
+    for (const ws of this.connectionsOf(userId)) {
+      const socket = ws.getUserData();
+      if (socket.connId !== connId) continue;
+      if (socket.closed) return false;
+      ws.send(encodeFrame(event, data), false);
+      return true;
+    }
+    return false;
+  }
+
   isOnline(userId: string): boolean {
     return (this.byUser.get(userId)?.size ?? 0) > 0;
   }

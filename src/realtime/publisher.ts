@@ -8,6 +8,10 @@ export interface RealtimePublisher {
   publish(topic: string, event: string, data: unknown): void;
   sendToUser(userId: string, event: string, data: unknown): void;
   isOnline(userId: string): boolean;
+  /** Ids (`SocketData.connId`) of a user's open connections: one per device or tab. */
+  connectionIds(userId: string): number[];
+  /** Sends an event to one connection of a user; false when it is no longer open. */
+  sendToConnection(userId: string, connId: number, event: string, data: unknown): boolean;
   disconnect(predicate: (socket: SocketData) => boolean, code: number, reason: string): number;
 }
 
@@ -15,6 +19,8 @@ export const offlinePublisher: RealtimePublisher = {
   publish: () => undefined,
   sendToUser: () => undefined,
   isOnline: () => false,
+  connectionIds: () => [],
+  sendToConnection: () => false,
   disconnect: () => 0,
 };
 

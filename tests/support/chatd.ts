@@ -112,11 +112,25 @@ export const TEST_ORIGIN = 'http://localhost:5173';
 
 /** Spawns the real `chatd serve` on free ports and waits until it says it is serving. */
 export async function startChatd(options: StartOptions = {}): Promise<ChatdServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'chatd-test-data-'));
+  const mongoUri = options.embedded ? undefined : (options.mongoUri ?? testDatabaseUri());
+  // A port freePort() released can be taken before chatd binds it, e.g. as the local end of one of
+  // the many database connections on the machine (same ephemeral range): then try other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnChatd(options, dataDir, mongoUri);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof PortTaken)) throw error;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function spawnChatd(options: StartOptions, dataDir: string, mongoUri: string | undefined): Promise<ChatdServer> {
   const httpPort = await freePort();
   let wsPort = await freePort();
   while (wsPort === httpPort) wsPort = await freePort();
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'chatd-test-data-'));
-  const mongoUri = options.embedded ? undefined : (options.mongoUri ?? testDatabaseUri());
   const env: Record<string, string | undefined> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
@@ -149,7 +163,8 @@ export async function startChatd(options: StartOptions = {}): Promise<ChatdServe
     void exited.then((code) => {
       clearInterval(poll);
       clearTimeout(timer);
-      reject(new Error(`chatd exited with ${code} while starting:\n${logs.join('\n')}`));
+      const taken = logs.some((line) => /(PORT|hub could not listen on) .*(already in use|is the port in use)/.test(line));
+      reject(new (taken ? PortTaken : Error)(`chatd exited with ${code} while starting:\n${logs.join('\n')}`));
     });
   });
 
