@@ -69,7 +69,7 @@ export class HubClient {
     return reply;
   }
 
-  /** The next frame (already received or future) named `event` that passes `predicate`. */
+  /** The next frame named `event` that passes `predicate`, arriving from now on (see `received` for the past). */
   next(event: string, predicate: (data: any) => boolean = () => true, timeoutMs = 10_000): Promise<Frame> {
     return this.waitFor((frame) => frame.event === event && predicate(frame.data), timeoutMs, event);
   }
