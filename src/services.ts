@@ -3,10 +3,14 @@ import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
-import { JwtAuthenticator } from './modules/auth/authenticator.js';
+import { createAccounts } from './modules/auth/accounts.js';
+import { sessionRecheckJob, tokenSweepJob } from './modules/auth/jobs.js';
+import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
 import type { Authenticator } from './modules/auth/principal.js';
-import { TokenSigner } from './modules/auth/tokens.js';
+import { authRoutes } from './modules/auth/routes.js';
+import type { TokenSigner } from './modules/auth/tokens.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { usersRoutes } from './modules/users/routes.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
 
@@ -35,20 +39,32 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, db }: ServiceDeps): Services {
-  const signer = new TokenSigner({
-    accessSecret: config.JWT_SECRET,
-    refreshSecret: config.JWT_REFRESH_SECRET,
-    accessTtlSeconds: config.JWT_EXPIRY,
-    refreshTtlSeconds: config.JWT_REFRESH_EXPIRY,
-  });
-  const authenticator = new JwtAuthenticator(signer);
+export function createServices({ config, logger, db, realtime }: ServiceDeps): Services {
+  const accounts = createAccounts({ config, logger, db, realtime });
+  const { signer, authenticator } = accounts;
+  accounts.hasher.warm();
+  const authDeps = { authenticator, csrf: accounts.csrf, allowedOrigins: config.CORS_ORIGIN };
   return {
     signer,
     authenticator,
-    routers: [healthRoutes(db)],
+    routers: [
+      healthRoutes(db),
+      authRoutes({
+        ...authDeps,
+        auth: accounts.auth,
+        usersService: accounts.usersService,
+        oauth: accounts.oauth,
+        signer,
+        secureCookies: config.NODE_ENV === 'production',
+        oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
+      }),
+      usersRoutes({ usersService: accounts.usersService, requireAuth: requireAuth(authDeps), requireAdmin }),
+    ],
     hubModules: [],
-    jobs: [],
+    jobs: [
+      tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
+      sessionRecheckJob({ users: accounts.users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
+    ],
     drain: async () => undefined,
   };
 }
