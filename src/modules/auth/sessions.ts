@@ -121,6 +121,11 @@ export class SessionService {
     );
   }
 
+  /** Drops the cached standing (role, disabled) of a user this process just changed. */
+  standingChanged(userId: ObjectId): void {
+    this.deps.revocations.forgetUser(userId.toHexString());
+  }
+
   /** Revokes one refresh family: its refresh tokens and every access token issued with it. */
   async revokeFamily(family: string, userId: string, reason: string): Promise<void> {
     const markerId = tokenId.revokedFamily(family);

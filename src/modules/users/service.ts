@@ -10,9 +10,12 @@ export interface PasswordHashing {
   hash(password: string): Promise<string>;
 }
 
-/** Ends every session of a user after their `sessionsValidAfter` moved (the accounts module). */
+/** The accounts module's side of a change to a user's standing. */
 export interface SessionRevoker {
+  /** Ends every session of a user after their `sessionsValidAfter` moved. */
   revokeAll(userId: ObjectId, reason: string): Promise<void>;
+  /** The user's role or enabled state changed: token checks must not use what they cached. */
+  standingChanged(userId: ObjectId): void;
 }
 
 export interface NewUser {
@@ -153,6 +156,7 @@ export class UsersService {
     const user = await this.deps.users.setDisabled(id, disabled, new Date());
     if (!user) throw new NotFound('User not found');
     if (disabled) await this.deps.sessions.revokeAll(id, 'account disabled');
+    else this.deps.sessions.standingChanged(id);
     return user;
   }
 
@@ -161,6 +165,7 @@ export class UsersService {
     if (role !== 'admin' && actorId?.equals(id)) throw new Forbidden('You cannot remove your own administrator role');
     const user = await this.deps.users.setRole(id, role);
     if (!user) throw new NotFound('User not found');
+    this.deps.sessions.standingChanged(id);
     return user;
   }
 
