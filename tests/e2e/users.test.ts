@@ -160,3 +160,11 @@ describe('GET /api/users and /api/users/:id', () => {
     expectError(await api.get(`/api/users/${disabled.id}`, auth()), 404, 'NOT_FOUND');
   });
 });
+
+describe('OAuth providers without configuration', () => {
+  it('are not offered, and starting their login is 404', async () => {
+    expect((await api.get('/api/auth/oauth')).body).toEqual({ success: true, providers: [] });
+    expectError(await api.get('/api/auth/oauth/google'), 404, 'NOT_FOUND');
+    expectError(await api.get('/api/auth/oauth/github/callback?code=x&state=y'), 404, 'NOT_FOUND');
+  });
+});
