@@ -110,8 +110,22 @@ export interface StartOptions {
 
 export const TEST_ORIGIN = 'http://localhost:5173';
 
-/** Spawns the real `chatd serve` on free ports and waits until it says it is serving. */
+/**
+ * Spawns the real `chatd serve` on free ports and waits until it says it is serving. A port found
+ * free can be taken by a parallel test file before chatd binds it; that start is retried on new ports.
+ */
 export async function startChatd(options: StartOptions = {}): Promise<ChatdServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startChatdOnce(options);
+    } catch (error) {
+      const portTaken = /already in use|could not listen/.test((error as Error).message);
+      if (!portTaken || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startChatdOnce(options: StartOptions): Promise<ChatdServer> {
   const httpPort = await freePort();
   let wsPort = await freePort();
   while (wsPort === httpPort) wsPort = await freePort();
