@@ -126,21 +126,19 @@ export function registerAdmin(program: Command): void {
       if (!options.json) console.log(users.length === 0 ? 'no users' : hasMore ? `more on --page ${page + 1}` : `${users.length + (page - 1) * 50} user(s)`);
     });
 
-  admin
-    .command('disable <user>')
-    .description('disable an account (id, e-mail or username): it cannot log in, its tokens stop working, a running server closes its connections')
-    .action(async (handle: string, _options: unknown, command: Command) => {
-      const user = await withAccounts(command, async ({ usersService }) => usersService.setDisabled((await usersService.findByHandle(handle))._id, true));
-      console.log(`disabled ${describe(user)}`);
-    });
-
-  admin
-    .command('enable <user>')
-    .description('enable a disabled account (id, e-mail or username)')
-    .action(async (handle: string, _options: unknown, command: Command) => {
-      const user = await withAccounts(command, async ({ usersService }) => usersService.setDisabled((await usersService.findByHandle(handle))._id, false));
-      console.log(`enabled ${describe(user)}`);
-    });
+  const standing = [
+    { name: 'disable', disabled: true, description: 'disable an account (id, e-mail or username): it cannot log in, its tokens stop working, a running server closes its connections' },
+    { name: 'enable', disabled: false, description: 'enable a disabled account (id, e-mail or username)' },
+  ];
+  for (const { name, disabled, description } of standing) {
+    admin
+      .command(`${name} <user>`)
+      .description(description)
+      .action(async (handle: string, _options: unknown, command: Command) => {
+        const user = await withAccounts(command, async ({ usersService }) => usersService.setDisabled((await usersService.findByHandle(handle))._id, disabled));
+        console.log(`${name}d ${describe(user)}`);
+      });
+  }
 
   admin
     .command('reset-password <user>')

@@ -3,6 +3,7 @@ import { Forbidden, Invalid, NotFound } from '../../errors.js';
 import { defaultAvatarUrl } from './avatar.js';
 import { parseObjectId, takenConflict, type UserPage, type UsersRepo } from './repo.js';
 import type { ProfileUpdate } from './schemas.js';
+import { newUserDocument } from './document.js';
 import type { UserDocument, UserRole } from './types.js';
 
 /** Hashes passwords (the accounts module's bcrypt). */
@@ -56,31 +57,16 @@ export class UsersService {
     const usernameLower = input.username.toLowerCase();
     const [taken] = await this.deps.users.takenFields(usernameLower, input.email);
     if (taken) throw takenConflict(taken);
-    const now = new Date();
     const _id = input.id ?? new ObjectId();
-    const user: UserDocument = {
+    const user = newUserDocument({
       _id,
       username: input.username,
-      usernameLower,
       email: input.email,
       passwordHash: input.password === null ? null : await this.deps.hasher.hash(input.password),
       avatar: input.avatar ?? defaultAvatarUrl(this.deps.publicUrl, _id.toHexString()),
-      bio: '',
-      location: '',
-      website: '',
-      settings: { theme: 'light', notifications: true, encryption: false },
-      status: 'offline',
-      customStatus: '',
-      lastSeen: now,
-      blockedUsers: [],
-      isPremium: false,
-      oauthProvider: input.oauthProvider ?? null,
-      role: input.role ?? 'user',
-      disabled: false,
-      sessionsValidAfter: now,
-      createdAt: now,
-      updatedAt: now,
-    };
+      role: input.role,
+      oauthProvider: input.oauthProvider,
+    });
     await this.deps.users.insert(user);
     return user;
   }
