@@ -33,13 +33,13 @@ const users = () => db.collection('users');
 const uid = () => randomBytes(4).toString('hex');
 
 /** Starts a login at chatd, follows the provider's redirect, and returns what the callback needs. */
-async function authorize(provider: 'google' | 'github'): Promise<{ callbackPath: string; stateCookie: string; state: string }> {
-  const start = await fetch(`${server.baseUrl}/api/auth/oauth/${provider}`, { redirect: 'manual' });
+async function authorize(provider: 'google' | 'github', target = server): Promise<{ callbackPath: string; stateCookie: string; state: string }> {
+  const start = await fetch(`${target.baseUrl}/api/auth/oauth/${provider}`, { redirect: 'manual' });
   expect(start.status).toBe(302);
   const authorizeUrl = new URL(start.headers.get('location')!);
   expect(authorizeUrl.searchParams.get('code_challenge_method')).toBe('S256');
   expect(authorizeUrl.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
-  expect(authorizeUrl.searchParams.get('redirect_uri')).toBe(`http://localhost:${server.httpPort}/api/auth/oauth/${provider}/callback`);
+  expect(authorizeUrl.searchParams.get('redirect_uri')).toBe(`http://localhost:${target.httpPort}/api/auth/oauth/${provider}/callback`);
   const cookie = start.headers.getSetCookie().find((line) => line.startsWith('chatd_oauth='))!;
   expect(cookie).toMatch(/HttpOnly/);
   expect(cookie).toMatch(/Path=\/api\/auth\/oauth/);
@@ -158,5 +158,26 @@ describe('OAuth with GitHub (a local server with GitHub\'s endpoints)', () => {
     await users().updateOne({ username: github.account.login }, { $set: { disabled: true } });
     expect(first.status).toBe(200);
     expectError(await oauthLogin('github'), 403, 'FORBIDDEN');
+  });
+});
+
+describe('OAuth for browsers (OAUTH_SUCCESS_URL set)', () => {
+  it('lands the browser on the client page with the session in cookies, not in the URL', async () => {
+    const landing = 'http://localhost:5173/after-login';
+    const browserServer = await startChatd({ env: { BCRYPT_COST: '10', OAUTH_SUCCESS_URL: landing, ...google.env } });
+    try {
+      google.profile = { sub: `g-${uid()}`, email: `b.${uid()}@gmail.example`, email_verified: true };
+      const { callbackPath, stateCookie } = await authorize('google', browserServer);
+      const callback = await fetch(browserServer.baseUrl + callbackPath, { headers: { Cookie: stateCookie }, redirect: 'manual' });
+      expect(callback.status).toBe(302);
+      expect(callback.headers.get('location')).toBe(landing);
+      const cookies = callback.headers.getSetCookie().map((line) => line.split('=')[0]);
+      expect(cookies).toEqual(expect.arrayContaining(['chatd_access', 'chatd_refresh', 'chatd_csrf']));
+      const access = callback.headers.getSetCookie().find((line) => line.startsWith('chatd_access='))!.split(';')[0]!;
+      const me = await apiClient(browserServer.baseUrl).get('/api/auth/me', { headers: { Cookie: access } });
+      expect(me.body.user.email).toBe(google.profile.email);
+    } finally {
+      await browserServer.stop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ObjectId } from 'mongodb';
-import { Conflict, Forbidden, Invalid, Unauthorized } from '../../errors.js';
+import { Conflict, Forbidden, Invalid, RateLimited, Unauthorized } from '../../errors.js';
 import type { Limit, RateLimitSetting } from '../../http/rate-limit.js';
 import type { Logger } from '../../logger.js';
 import type { UsersRepo } from '../users/repo.js';
@@ -133,18 +133,23 @@ export class AuthService {
   }
 
   /**
-   * Starts a password reset. Always succeeds from the caller's view; the mail goes out after the
-   * answer, so neither the answer nor its timing says whether the e-mail is registered.
+   * Starts a password reset. Always succeeds from the caller's view; the token is made and mailed
+   * after the answer, so neither the answer nor its timing says whether the e-mail is registered.
    */
   async forgotPassword(email: string, address: string): Promise<void> {
     await this.deps.limits.passwordByAddress.consume(address);
     const user = await this.deps.users.findByEmail(email);
     if (!user || user.disabled) return;
+    void this.mailResetLink(user).catch((error: unknown) => this.log.error({ err: error, userId: user._id.toHexString() }, 'could not send the password-reset mail'));
+  }
+
+  private async mailResetLink(user: UserDocument): Promise<void> {
     try {
-      await this.deps.limits.passwordByAccount.consume(`reset:${email}`);
-    } catch {
-      // Over the per-account limit: answer as usual, send nothing (no mail bombing).
-      return;
+      await this.deps.limits.passwordByAccount.consume(`reset:${user.email}`);
+    } catch (error) {
+      // Over the per-account limit: the caller got the usual answer; no mail bombing.
+      if (error instanceof RateLimited) return;
+      throw error;
     }
     const token = randomBytes(32).toString('base64url');
     await this.deps.tokens.insert({
@@ -154,22 +159,20 @@ export class AuthService {
       expiresAt: new Date(Date.now() + RESET_TOKEN_TTL_MS),
     });
     const link = `${this.deps.resetUrl}${this.deps.resetUrl.includes('?') ? '&' : '?'}token=${token}`;
-    void this.deps.mailer
-      .send({
-        to: user.email,
-        subject: 'Reset your chatd password',
-        text: [
-          `Hello ${user.username},`,
-          '',
-          'Someone (hopefully you) asked to reset the password of your chatd account.',
-          `Open this link within 30 minutes to choose a new password:`,
-          '',
-          link,
-          '',
-          'If it was not you, ignore this mail; your password stays as it is.',
-        ].join('\n'),
-      })
-      .catch((error: unknown) => this.log.error({ err: error, userId: user._id.toHexString() }, 'could not send the password-reset mail'));
+    await this.deps.mailer.send({
+      to: user.email,
+      subject: 'Reset your chatd password',
+      text: [
+        `Hello ${user.username},`,
+        '',
+        'Someone (hopefully you) asked to reset the password of your chatd account.',
+        'Open this link within 30 minutes to choose a new password:',
+        '',
+        link,
+        '',
+        'If it was not you, ignore this mail; your password stays as it is.',
+      ].join('\n'),
+    });
   }
 
   /** Finishes a reset with a single-use token: new password, every session ended. */
