@@ -3,7 +3,7 @@ import { parseObjectId } from '../users/repo.js';
 import type { Authenticator, Principal } from './principal.js';
 import type { RevocationCache } from './revocation-cache.js';
 import { tokenId } from './tokens-repo.js';
-import type { TokenSigner } from './tokens.js';
+import { issuedBefore, type TokenSigner } from './tokens.js';
 
 /**
  * Verifies an access token (signature, type, expiry) and then that it was not revoked: the user
@@ -25,7 +25,7 @@ export class JwtAuthenticator implements Authenticator {
     const [state, revoked] = await Promise.all([this.revocations.sessionState(userId), this.revocations.anyRevoked(ids)]);
     if (!state) throw new Unauthorized('This account no longer exists');
     if (state.disabled) throw new Unauthorized('This account is disabled');
-    if (revoked || claims.iat * 1000 < state.sessionsValidAfter.getTime()) throw new Unauthorized('Token revoked');
+    if (revoked || issuedBefore(claims.iat, state.sessionsValidAfter)) throw new Unauthorized('Token revoked');
     return { userId: claims.sub, role: state.role, jti: claims.jti, expiresAt: claims.exp, issuedAt: claims.iat, family: claims.fam };
   }
 }

@@ -6,6 +6,7 @@ import type { UsersRepo } from '../users/repo.js';
 import type { RevocationCache } from './revocation-cache.js';
 import { REVOKED_CLOSE_CODE } from './sessions.js';
 import type { TokensRepo } from './tokens-repo.js';
+import { issuedBefore } from './tokens.js';
 
 /** Deletes expired token entries on a cron schedule (the embedded database has no TTL indexes). */
 export function tokenSweepJob(tokens: TokensRepo, schedule: string, logger: Logger): BackgroundJob {
@@ -54,9 +55,8 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
       for (const user of await deps.users.revokedSince(since)) {
         const id = user._id.toHexString();
         deps.revocations.forgetUser(id);
-        const validAfter = user.sessionsValidAfter.getTime();
         const closed = deps.realtime.disconnect(
-          (socket) => socket.principal?.userId === id && (user.disabled || socket.principal.issuedAt * 1000 < validAfter),
+          (socket) => socket.principal?.userId === id && (user.disabled || issuedBefore(socket.principal.issuedAt, user.sessionsValidAfter)),
           REVOKED_CLOSE_CODE,
           user.disabled ? 'account disabled' : 'session revoked',
         );

@@ -9,7 +9,7 @@ import type { CsrfTokens } from './csrf.js';
 import type { Principal } from './principal.js';
 import type { RevocationCache } from './revocation-cache.js';
 import { tokenId, type TokensRepo } from './tokens-repo.js';
-import type { TokenClaims, TokenSigner } from './tokens.js';
+import { issuedBefore, type TokenClaims, type TokenSigner } from './tokens.js';
 
 /** WebSocket close code for a revoked session (policy violation). */
 export const REVOKED_CLOSE_CODE = 1008;
@@ -83,7 +83,7 @@ export class SessionService {
       this.deps.users.sessionState(this.objectId(userId)),
       this.deps.tokens.existing([tokenId.revokedFamily(family)]),
     ]);
-    if (!fresh || fresh.disabled || revoked.size > 0 || this.predates(claims, fresh.sessionsValidAfter)) {
+    if (!fresh || fresh.disabled || revoked.size > 0 || issuedBefore(claims.iat, fresh.sessionsValidAfter)) {
       await this.deps.tokens.take(tokenId.refresh(next.refreshJti));
       throw new Unauthorized(fresh?.disabled ? 'This account is disabled' : 'Session revoked, log in again');
     }
@@ -113,9 +113,8 @@ export class SessionService {
     this.deps.revocations.forgetUser(id);
     for (const family of await this.deps.tokens.familiesOf(userId)) await this.revokeFamily(family, id, reason);
     const state = await this.deps.users.sessionState(userId);
-    const validAfter = state?.sessionsValidAfter.getTime() ?? Number.POSITIVE_INFINITY;
     this.deps.realtime.disconnect(
-      (socket) => socket.principal?.userId === id && (state?.disabled !== false || socket.principal.issuedAt * 1000 < validAfter),
+      (socket) => socket.principal?.userId === id && (!state || state.disabled || issuedBefore(socket.principal.issuedAt, state.sessionsValidAfter)),
       REVOKED_CLOSE_CODE,
       reason,
     );
@@ -167,10 +166,6 @@ export class SessionService {
       family: session.family,
       expiresAt: session.refreshExpiresAt,
     });
-  }
-
-  private predates(claims: TokenClaims, validAfter: Date): boolean {
-    return claims.iat * 1000 < validAfter.getTime();
   }
 
   private objectId(id: string): ObjectId {

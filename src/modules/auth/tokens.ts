@@ -32,6 +32,14 @@ export interface TokenSettings {
 }
 
 const ISSUER = 'chatd';
+
+/**
+ * Whether a token issued at `iat` (seconds, with a millisecond fraction) predates `validAfter`.
+ * Rounded to whole milliseconds: ms / 1000 * 1000 is not always ms again in floating point.
+ */
+export function issuedBefore(iat: number, validAfter: Date): boolean {
+  return Math.round(iat * 1000) < validAfter.getTime();
+}
 const audience: Record<TokenType, string> = { access: 'chatd:access', refresh: 'chatd:refresh' };
 const encoder = new TextEncoder();
 
