@@ -1,18 +1,20 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
-import { requireAuth } from './http/bearer-auth.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
-import { JwtAuthenticator } from './modules/auth/authenticator.js';
+import { createAccounts } from './modules/auth/accounts.js';
+import { sessionRecheckJob, tokenSweepJob } from './modules/auth/jobs.js';
+import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
 import type { Authenticator } from './modules/auth/principal.js';
-import { TokenSigner } from './modules/auth/tokens.js';
+import { authRoutes } from './modules/auth/routes.js';
+import type { TokenSigner } from './modules/auth/tokens.js';
+import { healthRoutes } from './modules/health/routes.js';
+import { usersRoutes } from './modules/users/routes.js';
 import { callsHubModule } from './modules/calls/events.js';
 import { CallsRepo, MembershipsReader } from './modules/calls/repo.js';
 import { callRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
-import { healthRoutes } from './modules/health/routes.js';
-import { UsersRepo } from './modules/users/repo.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
 
@@ -42,18 +44,14 @@ export interface Services {
 }
 
 export function createServices({ config, logger, db, realtime }: ServiceDeps): Services {
-  const signer = new TokenSigner({
-    accessSecret: config.JWT_SECRET,
-    refreshSecret: config.JWT_REFRESH_SECRET,
-    accessTtlSeconds: config.JWT_EXPIRY,
-    refreshTtlSeconds: config.JWT_REFRESH_EXPIRY,
-  });
-  const authenticator = new JwtAuthenticator(signer);
-  const auth = requireAuth(authenticator);
-  const users = new UsersRepo(db);
+  const accounts = createAccounts({ config, logger, db, realtime });
+  const { signer, authenticator } = accounts;
+  accounts.hasher.warm();
+  const authDeps = { authenticator, csrf: accounts.csrf, allowedOrigins: config.CORS_ORIGIN };
+  const auth = requireAuth(authDeps);
   const calls = new CallsService({
     calls: new CallsRepo(db),
-    users,
+    users: accounts.users,
     // Stands in for the rooms service until it exists (see MembershipsReader).
     rooms: new MembershipsReader(db),
     realtime,
@@ -72,9 +70,24 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
   return {
     signer,
     authenticator,
-    routers: [healthRoutes(db), callRoutes(calls, auth)],
+    routers: [
+      healthRoutes(db),
+      authRoutes({
+        ...authDeps,
+        auth: accounts.auth,
+        usersService: accounts.usersService,
+        oauth: accounts.oauth,
+        signer,
+        secureCookies: config.NODE_ENV === 'production',
+        oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
+      }),
+      usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),
+      callRoutes(calls, auth),
+    ],
     hubModules: [callsHubModule(calls)],
     jobs: [
+      tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
+      sessionRecheckJob({ users: accounts.users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       {
         name: 'calls-recovery',
         start: () => {

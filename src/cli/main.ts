@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { version } from '../version.js';
+import { registerAdmin } from './admin.js';
 import { registerDoctor } from './doctor.js';
 import { CliError } from './errors.js';
 import { registerInit } from './init.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerMigrate(program);
   registerServe(program);
+  registerAdmin(program);
   registerDoctor(program);
   // Every subcommand answers --version too, and lists its own options with --help.
   for (const command of program.commands) {

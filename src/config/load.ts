@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
-import { configSchema, type RawConfig } from './schema.js';
+import { configSchema, secretVariables, type RawConfig } from './schema.js';
 
 export interface Config extends RawConfig {
   /** CORS_ORIGIN with its default applied. */
@@ -53,7 +53,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     const problems = parsed.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? 'configuration');
       const given = merged[variable];
-      const shown = given !== undefined && issue.code !== 'custom' && !/SECRET|URI|PASSWORD/.test(variable) ? ` (got "${given}")` : '';
+      const shown = given !== undefined && issue.code !== 'custom' && !secretVariables.has(variable) && !/SECRET|URI|PASSWORD/.test(variable) ? ` (got "${given}")` : '';
       const message = issue.code === 'invalid_type' && given === undefined && issue.message.startsWith('Invalid input') ? 'is required' : issue.message;
       return { variable, message: message + shown };
     });

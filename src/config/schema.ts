@@ -1,3 +1,4 @@
+import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
 
 // One entry per environment variable. The key is the variable's name, the description is the
@@ -38,6 +39,20 @@ const commaList = z.string().transform((value) => value.split(',').map((item) =>
 /** A comma-separated list of ICE server URIs whose scheme matches `schemes` (RFC 7064/7065). */
 const iceUrls = (schemes: RegExp, example: string) =>
   commaList.pipe(z.array(z.string().regex(schemes, `each entry must look like ${example}`)));
+const rateLimitPattern = /^(\d+)\s*\/\s*(\d+\s*(?:ms|s|m|h|d)?)$/;
+
+/** A rate limit such as `5/15m`: that many attempts per window, as points and whole seconds. */
+const rateLimit = z
+  .string()
+  .regex(rateLimitPattern, 'must be attempts/window such as 5/15m')
+  .transform((value) => {
+    const [, points, window] = rateLimitPattern.exec(value.trim()) as RegExpExecArray;
+    return { points: Number(points), durationSeconds: duration.parse(window!.replace(/\s+/g, '')) };
+  })
+  .refine((limit) => limit.points > 0, 'must allow at least 1 attempt');
+
+/** A cron expression for node-cron (five or six fields). */
+const cronExpression = z.string().refine((value) => validCron(value), 'must be a cron expression such as */10 * * * *');
 
 export const configSchema = z
   .object({
@@ -83,6 +98,36 @@ export const configSchema = z
     TURN_SECRET: z.string().min(16, 'must be at least 16 characters').optional()
       .describe("coturn's static-auth-secret: chatd hands out time-limited TURN credentials derived from it (coturn REST API scheme)."),
     TURN_CREDENTIAL_TTL: duration.prefault('12h').describe('How long the TURN credentials handed to a browser stay valid (1h, 12h, 1d, ...).'),
+    BCRYPT_COST: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(10, 'must be at least 10').max(15, 'must be at most 15 (each step doubles the time of every login)').default(12)
+      .describe('bcrypt work factor for passwords (10-15). 12 takes about half a second per login on a small server.'),
+    RATE_LIMIT_LOGIN: rateLimit.prefault('5/15m')
+      .describe('Failed logins allowed per client address and, separately, per account before 429 (attempts/window).'),
+    RATE_LIMIT_REGISTER: rateLimit.prefault('5/15m').describe('Registrations (and OAuth sign-ins) allowed per client address (attempts/window).'),
+    RATE_LIMIT_PASSWORD: rateLimit.prefault('5/15m')
+      .describe('Password-reset requests per address and per account, failed reset tokens and failed current-password checks per user (attempts/window).'),
+    RATE_LIMIT_REFRESH: rateLimit.prefault('30/15m').describe('Failed token refreshes allowed per client address (attempts/window).'),
+    AUTH_CACHE_SECONDS: positiveInt.default(5)
+      .describe('How long a token\'s revocation check (logout, disable, password change) is cached per process; another process\'s revocation takes effect within this time.'),
+    SESSION_RECHECK_SECONDS: positiveInt.default(10)
+      .describe('How often the hub re-checks connected users for revocations made by other processes (chatd admin disable) and closes their connections.'),
+    TOKEN_SWEEP_CRON: cronExpression.default('*/10 * * * *').describe('When expired tokens (refresh, revoked, password reset) are deleted, as a cron expression.'),
+    SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional()
+      .describe('SMTP server for password-reset mail, e.g. smtps://user:pass@mail.example:465. Empty: reset links are written to the log with a warning.'),
+    SMTP_FROM: z.string().min(3).default('chatd <no-reply@localhost>').describe('Sender of password-reset mail.'),
+    PASSWORD_RESET_URL: httpUrl.optional()
+      .describe('Page of your client that finishes a password reset; the mail links to it with ?token=. Defaults to PUBLIC_URL/reset-password.'),
+    OAUTH_SUCCESS_URL: httpUrl.optional()
+      .describe('Where a browser lands after an OAuth login (tokens in cookies). Empty: the callback answers JSON with the tokens.'),
+    GOOGLE_CLIENT_ID: z.string().min(1).optional().describe('Google OAuth client id; Google login is enabled when this and the secret are set.'),
+    GOOGLE_CLIENT_SECRET: z.string().min(1).optional().describe('Google OAuth client secret.'),
+    GOOGLE_AUTHORIZE_URL: httpUrl.default('https://accounts.google.com/o/oauth2/v2/auth').describe('Google authorization endpoint (change only for testing).'),
+    GOOGLE_TOKEN_URL: httpUrl.default('https://oauth2.googleapis.com/token').describe('Google token endpoint (change only for testing).'),
+    GOOGLE_USERINFO_URL: httpUrl.default('https://openidconnect.googleapis.com/v1/userinfo').describe('Google userinfo endpoint (change only for testing).'),
+    GITHUB_CLIENT_ID: z.string().min(1).optional().describe('GitHub OAuth app client id; GitHub login is enabled when this and the secret are set.'),
+    GITHUB_CLIENT_SECRET: z.string().min(1).optional().describe('GitHub OAuth app client secret.'),
+    GITHUB_AUTHORIZE_URL: httpUrl.default('https://github.com/login/oauth/authorize').describe('GitHub authorization endpoint (change only for testing).'),
+    GITHUB_TOKEN_URL: httpUrl.default('https://github.com/login/oauth/access_token').describe('GitHub token endpoint (change only for testing).'),
+    GITHUB_API_URL: httpUrl.default('https://api.github.com').describe('GitHub API base for /user and /user/emails (change only for testing).'),
   })
   .superRefine((config, ctx) => {
     if (config.JWT_SECRET && config.JWT_SECRET === config.JWT_REFRESH_SECRET) {
@@ -94,6 +139,13 @@ export const configSchema = z
     if (config.TURN_SECRET && (config.TURN_URLS?.length ?? 0) === 0) {
       ctx.addIssue({ code: 'custom', path: ['TURN_URLS'], message: 'is required when TURN_SECRET is set' });
     }
+    for (const provider of ['GOOGLE', 'GITHUB'] as const) {
+      const id = config[`${provider}_CLIENT_ID`];
+      const secret = config[`${provider}_CLIENT_SECRET`];
+      if (Boolean(id) !== Boolean(secret)) {
+        ctx.addIssue({ code: 'custom', path: [id ? `${provider}_CLIENT_SECRET` : `${provider}_CLIENT_ID`], message: `is required when ${id ? `${provider}_CLIENT_ID` : `${provider}_CLIENT_SECRET`} is set` });
+      }
+    }
     if (config.PORT === config.WS_PORT) {
       ctx.addIssue({ code: 'custom', path: ['WS_PORT'], message: `must differ from PORT (both are ${config.PORT})` });
     }
@@ -102,4 +154,4 @@ export const configSchema = z
 export type RawConfig = z.infer<typeof configSchema>;
 
 /** Variables whose values must never be printed. */
-export const secretVariables = new Set(['JWT_SECRET', 'JWT_REFRESH_SECRET', 'MONGODB_URI', 'TURN_SECRET']);
+export const secretVariables = new Set(['JWT_SECRET', 'JWT_REFRESH_SECRET', 'MONGODB_URI', 'SMTP_URL', 'GOOGLE_CLIENT_SECRET', 'GITHUB_CLIENT_SECRET', 'TURN_SECRET']);

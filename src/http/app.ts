@@ -17,7 +17,9 @@ export interface HttpAppOptions {
 
 /** The Koa application: logging, the error envelope, security headers, CORS, body limits, routes. */
 export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<ChatdState> {
-  const app = new Koa<ChatdState>({ proxy: config.TRUST_PROXY });
+  // Behind one trusted proxy the client address is the last X-Forwarded-For entry (the one the
+  // proxy appended); entries before it come from the client and could be anything.
+  const app = new Koa<ChatdState>({ proxy: config.TRUST_PROXY, maxIpsCount: 1 });
   // Exceptions are logged by the envelope middleware with the request id; Koa's own default
   // handler would print them a second time without it.
   app.silent = true;

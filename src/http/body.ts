@@ -27,6 +27,8 @@ export function jsonBody(limitBytes: number): ChatdMiddleware[] {
       const status = (error as { status?: number }).status;
       if (status === 413) throw new PayloadTooLarge(`Request body exceeds ${limitBytes} bytes`);
       if (status === 415) throw new UnsupportedMediaType();
+      // co-body parses with @hapi/bourne, which refuses prototype-poisoning keys outright.
+      if (/prototype property/.test((error as Error).message ?? '')) throw new Invalid('Request body contains a forbidden "__proto__" key', [{ path: '__proto__', message: 'is not allowed' }]);
       throw new Invalid('Request body is not valid JSON');
     },
   }) as unknown as ChatdMiddleware;

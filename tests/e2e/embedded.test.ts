@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { apiClient } from '../support/api.js';
-import { runChatd, startChatd } from '../support/chatd.js';
+import { connectTestDb, runChatd, startChatd } from '../support/chatd.js';
+import { createUser } from '../support/factories.js';
 import { HubClient } from '../support/hub-client.js';
-import { forgeToken } from '../support/tokens.js';
 
 function alive(pid: number): boolean {
   try {
@@ -44,6 +44,11 @@ describe('the embedded database', () => {
       expect(status.stdout).toMatch(/0001-initial\s+applied/);
       expect(readState(dataDir).pid).toBe(state.pid);
 
+      // Hub tokens are accepted only for users that exist; this one outlives the database restart.
+      const connection = await connectTestDb(`${state.uri.replace(/\/$/, '')}/chatd`);
+      const user = await createUser(connection.db);
+      await connection.client.close();
+
       process.kill(state.pid, 'SIGKILL');
       await until('readyz reports the outage', async () => {
         const ready = await api.get('/readyz');
@@ -52,7 +57,7 @@ describe('the embedded database', () => {
       expect((await api.get('/healthz')).status).toBe(200);
       await until('the supervisor restarted the database', async () => (await api.get('/readyz')).status === 200, 30_000);
 
-      const client = await HubClient.connect(server.wsUrl, { token: forgeToken('000000000000000000000009') });
+      const client = await HubClient.connect(server.wsUrl, { token: user.token });
       const exitCode = server.stop('SIGTERM');
       expect((await client.closed).code).toBe(1001);
       expect(await exitCode).toBe(0);

@@ -1,17 +1,26 @@
+import type { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, type ApiClient } from '../support/api.js';
-import { startChatd, TEST_ORIGIN, type ChatdServer } from '../support/chatd.js';
+import { connectTestDb, startChatd, TEST_ORIGIN, type ChatdServer } from '../support/chatd.js';
+import { createUser } from '../support/factories.js';
 import { HubClient } from '../support/hub-client.js';
 import { flipSignatureByte, forgeToken } from '../support/tokens.js';
 
 let server: ChatdServer;
 let api: ApiClient;
+let client: MongoClient;
+// Tokens are accepted only for users that exist (and are enabled).
+const users: string[] = [];
 
 beforeAll(async () => {
   server = await startChatd({ env: { WS_AUTH_TIMEOUT_SECONDS: '1', JSON_BODY_LIMIT: '2048' } });
   api = apiClient(server.baseUrl);
+  const connection = await connectTestDb(server.mongoUri!);
+  client = connection.client;
+  for (let i = 0; i < 4; i++) users.push((await createUser(connection.db)).id);
 });
 afterAll(async () => {
+  await client?.close();
   await server?.stop();
 });
 
@@ -73,14 +82,14 @@ describe('hub', () => {
   });
 
   it('answers malformed JSON, non-objects and unknown events with error frames and keeps serving', async () => {
-    const client = await HubClient.connect(server.wsUrl, { token: forgeToken('000000000000000000000001') });
+    const client = await HubClient.connect(server.wsUrl, { token: forgeToken(users[0]!) });
     client.sendRaw('{not json');
     expect((await client.next('error')).data).toMatchObject({ code: 'VALIDATION_FAILED', message: 'Frame is not valid JSON' });
     client.sendRaw('[1,2,3]');
     expect((await client.next('error', (d) => d.message.includes('object'))).data.code).toBe('VALIDATION_FAILED');
     const unknown = await client.request('no_such_event', {});
     expect(unknown).toMatchObject({ event: 'error', data: { code: 'VALIDATION_FAILED', message: 'Unknown event "no_such_event"' } });
-    const again = await client.request('authenticate', { token: forgeToken('000000000000000000000001') });
+    const again = await client.request('authenticate', { token: forgeToken(users[0]!) });
     expect(again.event).toBe('authenticated');
     await client.close();
   });
@@ -92,14 +101,14 @@ describe('hub', () => {
     client.sendRaw(Buffer.alloc(2 * 1024 * 1024, 0x20));
     expect([1006, 1009]).toContain((await client.closed).code);
     const fresh = await HubClient.connect(server.wsUrl);
-    expect((await fresh.request('authenticate', { token: forgeToken('000000000000000000000002') })).event).toBe('authenticated');
+    expect((await fresh.request('authenticate', { token: forgeToken(users[1]!) })).event).toBe('authenticated');
     await fresh.close();
   });
 
   it('authenticates by first frame, by header and by cookie', async () => {
-    const token = forgeToken('000000000000000000000003');
+    const token = forgeToken(users[2]!);
     const byFrame = await HubClient.authenticated(server.wsUrl, token);
-    expect(byFrame.received('authenticated')[0]!.data).toEqual({ userId: '000000000000000000000003' });
+    expect(byFrame.received('authenticated')[0]!.data).toEqual({ userId: users[2] });
     const byHeader = await HubClient.connect(server.wsUrl, { token });
     const byCookie = await HubClient.connect(server.wsUrl, { cookie: `chatd_access=${token}` });
     // Authenticated connections are past the auth timeout check.
@@ -110,7 +119,7 @@ describe('hub', () => {
   });
 
   it('refuses bad tokens: expired, alg none, flipped signature, refresh token', async () => {
-    const user = '000000000000000000000004';
+    const user = users[3]!;
     const client = await HubClient.connect(server.wsUrl);
     for (const token of [
       forgeToken(user, { expiresInSeconds: -10 }),

@@ -110,7 +110,10 @@ export interface StartOptions {
 
 export const TEST_ORIGIN = 'http://localhost:5173';
 
-/** Spawns the real `chatd serve` on free ports and waits until it says it is serving. */
+/**
+ * Spawns the real `chatd serve` on free ports and waits until it says it is serving. A port found
+ * free can be taken by a parallel test file before chatd binds it; that start is retried on new ports.
+ */
 export async function startChatd(options: StartOptions = {}): Promise<ChatdServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'chatd-test-data-'));
   const mongoUri = options.embedded ? undefined : (options.mongoUri ?? testDatabaseUri());

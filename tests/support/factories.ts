@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ObjectId, type Db } from 'mongodb';
+import { newUserDocument } from '../../src/modules/users/document.js';
 import type { UserDocument } from '../../src/modules/users/types.js';
 import { forgeToken } from './tokens.js';
 
@@ -13,27 +14,9 @@ export async function createUser(db: Db, overrides: Partial<UserDocument> = {}):
   const now = new Date();
   const username = overrides.username ?? `user_${suffix}`;
   const user: UserDocument = {
-    _id: new ObjectId(),
-    username,
-    usernameLower: username.toLowerCase(),
-    email: `${username.toLowerCase()}@example.test`,
-    passwordHash: null,
-    avatar: '',
-    bio: '',
-    location: '',
-    website: '',
-    settings: { theme: 'light', notifications: true, encryption: false },
-    status: 'offline',
-    customStatus: '',
-    lastSeen: now,
-    blockedUsers: [],
-    isPremium: false,
-    oauthProvider: null,
-    role: 'user',
-    disabled: false,
+    ...newUserDocument({ _id: new ObjectId(), username, email: `${username.toLowerCase()}@example.test`, passwordHash: null, avatar: '' }, now),
+    // A minute back, so tokens forged with a whole-second `iat` in this second are not "revoked".
     sessionsValidAfter: new Date(now.getTime() - 60_000),
-    createdAt: now,
-    updatedAt: now,
     ...overrides,
   };
   await db.collection<UserDocument>('users').insertOne(user);

@@ -108,3 +108,46 @@ describe('call settings', () => {
     expect(problemsOf({ ...secrets, TURN_URLS: 'turn:t.example.org', TURN_SECRET: 'short' }).join('\n')).not.toContain('short"');
   });
 });
+
+describe('accounts configuration', () => {
+  it('has the spec defaults: bcrypt cost 12, 5 failed logins per 15 minutes', () => {
+    const config = loadConfig({ env: secrets, cwd: mkdtempSync(join(tmpdir(), 'chatd-config-')) });
+    expect(config.BCRYPT_COST).toBe(12);
+    expect(config.RATE_LIMIT_LOGIN).toEqual({ points: 5, durationSeconds: 900 });
+    expect(config.TOKEN_SWEEP_CRON).toBe('*/10 * * * *');
+    expect(config.GOOGLE_CLIENT_ID).toBeUndefined();
+  });
+
+  it('parses rate limits as attempts/window', () => {
+    expect(loadConfig({ env: { ...secrets, RATE_LIMIT_REGISTER: '20 / 1h' }, cwd: tmpdir() }).RATE_LIMIT_REGISTER).toEqual({ points: 20, durationSeconds: 3600 });
+    expect(loadConfig({ env: { ...secrets, RATE_LIMIT_REFRESH: '3/30s' }, cwd: tmpdir() }).RATE_LIMIT_REFRESH).toEqual({ points: 3, durationSeconds: 30 });
+  });
+
+  it('names each bad accounts setting, without echoing secrets', () => {
+    const problems = problemsOf({
+      ...secrets,
+      BCRYPT_COST: '8',
+      RATE_LIMIT_LOGIN: 'five',
+      RATE_LIMIT_PASSWORD: '0/15m',
+      TOKEN_SWEEP_CRON: 'every minute',
+      SMTP_URL: 'http://mail.example',
+      GOOGLE_CLIENT_ID: 'id-only',
+      GITHUB_CLIENT_SECRET: 'secret-only-value',
+      GITHUB_API_URL: 'javascript:alert(1)',
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^BCRYPT_COST must be at least 10/),
+        expect.stringMatching(/^RATE_LIMIT_LOGIN must be attempts\/window such as 5\/15m/),
+        expect.stringMatching(/^RATE_LIMIT_PASSWORD must allow at least 1 attempt/),
+        expect.stringMatching(/^TOKEN_SWEEP_CRON must be a cron expression/),
+        expect.stringMatching(/^SMTP_URL must start with smtp:\/\/ or smtps:\/\//),
+        'GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set',
+        'GITHUB_CLIENT_ID is required when GITHUB_CLIENT_SECRET is set',
+        expect.stringMatching(/^GITHUB_API_URL /),
+      ]),
+    );
+    expect(problems.join('\n')).not.toContain('secret-only-value');
+    expect(problems.join('\n')).not.toContain('mail.example');
+  });
+});

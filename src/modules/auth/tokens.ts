@@ -11,6 +11,7 @@ export interface TokenClaims {
   sub: string;
   jti: string;
   exp: number;
+  /** Issue time in seconds with millisecond fraction, so a revocation in the same second is ordered correctly. */
   iat: number;
   /** Refresh-token family (rotation chain) this token belongs to. */
   fam?: string;
@@ -31,6 +32,14 @@ export interface TokenSettings {
 }
 
 const ISSUER = 'chatd';
+
+/**
+ * Whether a token issued at `iat` (seconds, with a millisecond fraction) predates `validAfter`.
+ * Rounded to whole milliseconds: ms / 1000 * 1000 is not always ms again in floating point.
+ */
+export function issuedBefore(iat: number, validAfter: Date): boolean {
+  return Math.round(iat * 1000) < validAfter.getTime();
+}
 const audience: Record<TokenType, string> = { access: 'chatd:access', refresh: 'chatd:refresh' };
 const encoder = new TextEncoder();
 
@@ -41,15 +50,22 @@ const encoder = new TextEncoder();
 export class TokenSigner {
   private readonly keys: Record<TokenType, Uint8Array>;
   private readonly ttl: Record<TokenType, number>;
+  readonly accessTtlSeconds: number;
+  readonly refreshTtlSeconds: number;
 
   constructor(settings: TokenSettings) {
     this.keys = { access: encoder.encode(settings.accessSecret), refresh: encoder.encode(settings.refreshSecret) };
     this.ttl = { access: settings.accessTtlSeconds, refresh: settings.refreshTtlSeconds };
+    this.accessTtlSeconds = settings.accessTtlSeconds;
+    this.refreshTtlSeconds = settings.refreshTtlSeconds;
   }
 
   async sign(type: TokenType, subject: string, extra: { fam?: string; role?: 'user' | 'admin'; jti?: string } = {}): Promise<SignedToken> {
     const jti = extra.jti ?? randomUUID();
-    const claims: Record<string, unknown> = { typ: type };
+    const issuedAtMs = Date.now();
+    // oslo's own `iat` is whole seconds; sessionsValidAfter has milliseconds, and a session
+    // started in the same second as a password change must survive it while older ones must not.
+    const claims: Record<string, unknown> = { typ: type, iat: issuedAtMs / 1000 };
     if (extra.fam) claims.fam = extra.fam;
     if (extra.role) claims.role = extra.role;
     const token = await createJWT('HS256', this.keys[type], claims, {
@@ -58,9 +74,8 @@ export class TokenSigner {
       audiences: [audience[type]],
       jwtId: jti,
       expiresIn: new TimeSpan(this.ttl[type], 's'),
-      includeIssuedTimestamp: true,
     });
-    return { token, jti, expiresAt: new Date((Math.floor(Date.now() / 1000) + this.ttl[type]) * 1000) };
+    return { token, jti, expiresAt: new Date((Math.floor(issuedAtMs / 1000) + this.ttl[type]) * 1000) };
   }
 
   /** The token's claims if it is a well-formed, unexpired `type` token signed by us; Unauthorized otherwise. */
@@ -82,7 +97,10 @@ export class TokenSigner {
       payload.iss !== ISSUER ||
       typeof payload.sub !== 'string' ||
       typeof payload.jti !== 'string' ||
-      typeof payload.exp !== 'number'
+      typeof payload.exp !== 'number' ||
+      typeof payload.iat !== 'number' ||
+      (payload.fam !== undefined && typeof payload.fam !== 'string') ||
+      (payload.role !== undefined && payload.role !== 'user' && payload.role !== 'admin')
     ) {
       throw new Unauthorized('Invalid token');
     }

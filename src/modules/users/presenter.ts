@@ -30,5 +30,36 @@ export function presentSelf(user: UserDocument) {
   };
 }
 
+/** The user as register and login answer it (the spec's shape): the caller's own account. */
+export function presentAuthUser(user: UserDocument) {
+  return {
+    _id: user._id.toHexString(),
+    username: user.username,
+    email: user.email,
+    avatar: user.avatar,
+    status: user.status,
+    createdAt: user.createdAt,
+  };
+}
+
+/** What an administrator sees in the user list: account and moderation state, never secrets. */
+export function presentAdminUser(user: UserDocument) {
+  return {
+    _id: user._id.toHexString(),
+    username: user.username,
+    email: user.email,
+    avatar: user.avatar,
+    role: user.role,
+    disabled: user.disabled,
+    status: user.status,
+    oauthProvider: user.oauthProvider,
+    hasPassword: user.passwordHash !== null,
+    lastSeen: user.lastSeen,
+    createdAt: user.createdAt,
+  };
+}
+
 export type PublicUser = ReturnType<typeof presentPublicUser>;
 export type SelfUser = ReturnType<typeof presentSelf>;
+export type AuthUser = ReturnType<typeof presentAuthUser>;
+export type AdminUser = ReturnType<typeof presentAdminUser>;

@@ -1,12 +1,49 @@
-import { ObjectId, type Collection, type Db } from 'mongodb';
-import type { PresenceStatus, UserDocument } from './types.js';
+import { MongoServerError, ObjectId, type Collection, type Db, type Filter } from 'mongodb';
+import { KeyedLock } from '../../db/keyed-lock.js';
+import { Conflict } from '../../errors.js';
+import type { PresenceStatus, UserDocument, UserRole } from './types.js';
+
+/** What token checks need of a user: a small projection, cached by the authenticator. */
+export type SessionState = Pick<UserDocument, '_id' | 'role' | 'disabled' | 'sessionsValidAfter'>;
+
+export interface UserPage {
+  users: UserDocument[];
+  hasMore: boolean;
+}
+
+export interface UserQuery {
+  /** Case-insensitive prefix of the username (or of the e-mail when `matchEmail`). */
+  prefix?: string;
+  matchEmail?: boolean;
+  includeDisabled?: boolean;
+  skip: number;
+  limit: number;
+}
+
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The `users` collection. */
 export class UsersRepo {
   private readonly users: Collection<UserDocument>;
+  // Writes to one user document are queued: see KeyedLock for why (FerretDB loses concurrent updates).
+  private readonly writes = new KeyedLock();
 
   constructor(db: Db) {
     this.users = db.collection<UserDocument>('users');
+  }
+
+  /** Inserts a new user; a taken username or e-mail becomes CONFLICT naming the field. */
+  async insert(user: UserDocument): Promise<void> {
+    try {
+      await this.users.insertOne(user);
+    } catch (error) {
+      if (error instanceof MongoServerError && error.code === 11000) {
+        // FerretDB's duplicate-key error does not name the index, so ask which value is taken.
+        const field = (await this.users.findOne({ email: user.email }, { projection: { _id: 1 } })) ? 'email' : 'username';
+        throw takenConflict(field);
+      }
+      throw error;
+    }
   }
 
   /** One user by id, or null. */
@@ -17,6 +54,85 @@ export class UsersRepo {
   /** Several users by id, in no particular order. */
   findByIds(ids: ObjectId[]): Promise<UserDocument[]> {
     return this.users.find({ _id: { $in: ids } }).toArray();
+  }
+
+  /** One user by (normalised, lower-case) e-mail, or null. */
+  findByEmail(email: string): Promise<UserDocument | null> {
+    return this.users.findOne({ email });
+  }
+
+  /** Which of username and e-mail already belong to someone (for a 409 that names the field). */
+  async takenFields(usernameLower: string, email: string): Promise<('username' | 'email')[]> {
+    const hits = await this.users.find({ $or: [{ usernameLower }, { email }] }, { projection: { usernameLower: 1, email: 1 } }).toArray();
+    const taken: ('username' | 'email')[] = [];
+    if (hits.some((hit) => hit.usernameLower === usernameLower)) taken.push('username');
+    if (hits.some((hit) => hit.email === email)) taken.push('email');
+    return taken;
+  }
+
+  /** One user by username, case-insensitively, or null. */
+  findByUsername(username: string): Promise<UserDocument | null> {
+    return this.users.findOne({ usernameLower: username.toLowerCase() });
+  }
+
+  /** A page of users by username (or e-mail) prefix, in username order. */
+  async search(query: UserQuery): Promise<UserPage> {
+    const filter: Filter<UserDocument> = {};
+    if (query.prefix) {
+      const pattern = `^${escapeRegex(query.prefix.toLowerCase())}`;
+      Object.assign(filter, query.matchEmail ? { $or: [{ usernameLower: { $regex: pattern } }, { email: { $regex: pattern } }] } : { usernameLower: { $regex: pattern } });
+    }
+    if (!query.includeDisabled) filter.disabled = false;
+    const users = await this.users.find(filter).sort({ usernameLower: 1 }).skip(query.skip).limit(query.limit + 1).toArray();
+    return { users: users.slice(0, query.limit), hasMore: users.length > query.limit };
+  }
+
+  /** The fields token checks need, or null when the user is gone. */
+  sessionState(id: ObjectId): Promise<SessionState | null> {
+    return this.users.findOne({ _id: id }, { projection: { role: 1, disabled: 1, sessionsValidAfter: 1 } }) as Promise<SessionState | null>;
+  }
+
+  /** Users whose sessions were revoked after `since` (for hubs in other processes to close their sockets). */
+  revokedSince(since: Date): Promise<SessionState[]> {
+    return this.users
+      .find({ sessionsValidAfter: { $gt: since } }, { projection: { role: 1, disabled: 1, sessionsValidAfter: 1 } })
+      .toArray() as Promise<SessionState[]>;
+  }
+
+  /** Applies `$set` to one user and returns the document after it, or null when the user is gone. */
+  update(id: ObjectId, set: Record<string, unknown>): Promise<UserDocument | null> {
+    return this.writes.run(id.toHexString(), () =>
+      this.users.findOneAndUpdate({ _id: id }, { $set: { ...set, updatedAt: new Date() } }, { returnDocument: 'after' }),
+    );
+  }
+
+  /** Adds `target` to the user's block list (idempotent). */
+  block(id: ObjectId, target: ObjectId): Promise<UserDocument | null> {
+    return this.writes.run(id.toHexString(), () =>
+      this.users.findOneAndUpdate({ _id: id }, { $addToSet: { blockedUsers: target }, $set: { updatedAt: new Date() } }, { returnDocument: 'after' }),
+    );
+  }
+
+  /** Removes `target` from the user's block list (idempotent). */
+  unblock(id: ObjectId, target: ObjectId): Promise<UserDocument | null> {
+    return this.writes.run(id.toHexString(), () =>
+      this.users.findOneAndUpdate({ _id: id }, { $pull: { blockedUsers: target }, $set: { updatedAt: new Date() } }, { returnDocument: 'after' }),
+    );
+  }
+
+  /** Replaces the password hash and revokes every token issued before `revokedAt`. */
+  setPassword(id: ObjectId, passwordHash: string, revokedAt: Date): Promise<UserDocument | null> {
+    return this.update(id, { passwordHash, sessionsValidAfter: revokedAt });
+  }
+
+  /** Disables or enables a user; disabling also revokes every token issued before `revokedAt`. */
+  setDisabled(id: ObjectId, disabled: boolean, revokedAt: Date): Promise<UserDocument | null> {
+    return this.update(id, disabled ? { disabled, sessionsValidAfter: revokedAt } : { disabled });
+  }
+
+  /** Changes a user's role. */
+  setRole(id: ObjectId, role: UserRole): Promise<UserDocument | null> {
+    return this.update(id, { role });
   }
 
   /** Whether either user has blocked the other. */
@@ -34,8 +150,14 @@ export class UsersRepo {
     const set: Partial<UserDocument> = { status, updatedAt: now };
     if (customStatus !== undefined) set.customStatus = customStatus;
     if (status === 'offline') set.lastSeen = now;
-    return this.users.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' });
+    return this.writes.run(id.toHexString(), () => this.users.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' }));
   }
+}
+
+/** The 409 for a taken username or e-mail, naming the field as the envelope's details. */
+export function takenConflict(field: 'username' | 'email'): Conflict {
+  const what = field === 'email' ? 'That e-mail is already registered' : 'That username is taken';
+  return new Conflict(what, [{ path: field, message: field === 'email' ? 'already registered' : 'already taken' }]);
 }
 
 /** Parses a 24-hex id; undefined when it is not one (callers answer 400 or 404). */

@@ -1,0 +1,75 @@
+import type { Db } from 'mongodb';
+import type { Config } from '../../config/load.js';
+import { RateLimits } from '../../http/rate-limit.js';
+import type { Logger } from '../../logger.js';
+import type { RealtimePublisher } from '../../realtime/publisher.js';
+import { UsersRepo } from '../users/repo.js';
+import { UsersService } from '../users/service.js';
+import { JwtAuthenticator } from './authenticator.js';
+import { CsrfTokens } from './csrf.js';
+import { IdentitiesRepo } from './identities-repo.js';
+import { createMailer } from './mailer.js';
+import { OAuthFlow } from './oauth.js';
+import { PasswordHasher } from './passwords.js';
+import { RevocationCache } from './revocation-cache.js';
+import { AuthService, authLimitSettings, type AuthLimits } from './service.js';
+import { SessionService } from './sessions.js';
+import { TokensRepo } from './tokens-repo.js';
+import { TokenSigner } from './tokens.js';
+
+export interface AccountsDeps {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  realtime: RealtimePublisher;
+}
+
+/** The accounts capability wired once: `chatd serve` and the `chatd admin` commands build the same objects. */
+export function createAccounts({ config, logger, db, realtime }: AccountsDeps) {
+  const signer = new TokenSigner({
+    accessSecret: config.JWT_SECRET,
+    refreshSecret: config.JWT_REFRESH_SECRET,
+    accessTtlSeconds: config.JWT_EXPIRY,
+    refreshTtlSeconds: config.JWT_REFRESH_EXPIRY,
+  });
+  const users = new UsersRepo(db);
+  const tokens = new TokensRepo(db);
+  const identities = new IdentitiesRepo(db);
+  const revocations = new RevocationCache({ sessionState: (id) => users.sessionState(id), existing: (ids) => tokens.existing(ids) }, config.AUTH_CACHE_SECONDS * 1000);
+  const csrf = new CsrfTokens(config.JWT_SECRET);
+  const hasher = new PasswordHasher(config.BCRYPT_COST);
+  const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger });
+  const usersService = new UsersService({ users, hasher, sessions, publicUrl: config.PUBLIC_URL });
+  const rateLimits = new RateLimits(db, logger.child({ component: 'rate-limit' }));
+  const limits = Object.fromEntries(
+    Object.entries(authLimitSettings(config)).map(([name, setting]) => [name, rateLimits.limit(name, setting)]),
+  ) as unknown as AuthLimits;
+  const auth = new AuthService({
+    users,
+    usersService,
+    identities,
+    tokens,
+    sessions,
+    signer,
+    hasher,
+    mailer: createMailer({ smtpUrl: config.SMTP_URL, from: config.SMTP_FROM }, logger),
+    limits,
+    logger,
+    resetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL.replace(/\/$/, '')}/reset-password`,
+  });
+  return {
+    signer,
+    hasher,
+    users,
+    tokens,
+    revocations,
+    csrf,
+    sessions,
+    usersService,
+    auth,
+    authenticator: new JwtAuthenticator(signer, revocations),
+    oauth: new OAuthFlow(config, csrf),
+  };
+}
+
+export type Accounts = ReturnType<typeof createAccounts>;

@@ -1,0 +1,83 @@
+import { createTask } from 'node-cron';
+import type { Logger } from '../../logger.js';
+import type { RealtimePublisher } from '../../realtime/publisher.js';
+import type { BackgroundJob } from '../../services.js';
+import type { UsersRepo } from '../users/repo.js';
+import type { RevocationCache } from './revocation-cache.js';
+import { REVOKED_CLOSE_CODE } from './sessions.js';
+import type { TokensRepo } from './tokens-repo.js';
+import { issuedBefore } from './tokens.js';
+
+/** Deletes expired token entries on a cron schedule (the embedded database has no TTL indexes). */
+export function tokenSweepJob(tokens: TokensRepo, schedule: string, logger: Logger): BackgroundJob {
+  const log = logger.child({ component: 'token-sweep' });
+  const task = createTask(
+    schedule,
+    async () => {
+      try {
+        const deleted = await tokens.deleteExpired(new Date());
+        if (deleted > 0) log.info({ deleted }, 'expired tokens deleted');
+      } catch (error) {
+        log.error({ err: error }, 'token sweep failed');
+      }
+    },
+    { name: 'token-sweep', noOverlap: true },
+  );
+  return {
+    name: 'token-sweep',
+    start: () => void task.start(),
+    stop: async () => {
+      await task.destroy();
+    },
+  };
+}
+
+/**
+ * Closes hub connections of users whose sessions another process revoked. `chatd admin disable`
+ * and `reset-password` run in the CLI's own process and only write the database (they move the
+ * user's `sessionsValidAfter`); every few seconds this job asks for users revoked since its last
+ * look, through an index, and closes their older connections with 1008. Revocations made by this
+ * process close connections at once and do not wait for it.
+ */
+export function sessionRecheckJob(deps: { users: UsersRepo; revocations: RevocationCache; realtime: RealtimePublisher; intervalSeconds: number; logger: Logger }): BackgroundJob {
+  const log = deps.logger.child({ component: 'session-recheck' });
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  // Overlap the windows a little: another process's clock stamps sessionsValidAfter.
+  const slackMs = 2000;
+  let since = new Date(Date.now() - slackMs);
+
+  const check = async () => {
+    if (running) return;
+    running = true;
+    const startedAt = new Date();
+    try {
+      for (const user of await deps.users.revokedSince(since)) {
+        const id = user._id.toHexString();
+        deps.revocations.forgetUser(id);
+        const closed = deps.realtime.disconnect(
+          (socket) => socket.principal?.userId === id && (user.disabled || issuedBefore(socket.principal.issuedAt, user.sessionsValidAfter)),
+          REVOKED_CLOSE_CODE,
+          user.disabled ? 'account disabled' : 'session revoked',
+        );
+        if (closed > 0) log.info({ userId: id, closed }, 'closed connections of a revoked session');
+      }
+      since = new Date(startedAt.getTime() - slackMs);
+    } catch (error) {
+      log.error({ err: error }, 'session re-check failed');
+    } finally {
+      running = false;
+    }
+  };
+
+  return {
+    name: 'session-recheck',
+    start: () => {
+      timer = setInterval(() => void check(), deps.intervalSeconds * 1000);
+      timer.unref();
+    },
+    stop: () => {
+      if (timer) clearInterval(timer);
+    },
+  };
+}

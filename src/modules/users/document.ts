@@ -1,0 +1,27 @@
+import type { UserDocument } from './types.js';
+
+/** The identifying fields of a new user; everything else starts at its default. */
+export type NewUserFields = Pick<UserDocument, '_id' | 'username' | 'email' | 'passwordHash' | 'avatar'> & Partial<Pick<UserDocument, 'role' | 'oauthProvider'>>;
+
+/** A complete new user document with every default, so no document misses a field an index or a module relies on. */
+export function newUserDocument(fields: NewUserFields, now = new Date()): UserDocument {
+  return {
+    ...fields,
+    usernameLower: fields.username.toLowerCase(),
+    bio: '',
+    location: '',
+    website: '',
+    settings: { theme: 'light', notifications: true, encryption: false },
+    status: 'offline',
+    customStatus: '',
+    lastSeen: now,
+    blockedUsers: [],
+    isPremium: false,
+    oauthProvider: fields.oauthProvider ?? null,
+    role: fields.role ?? 'user',
+    disabled: false,
+    sessionsValidAfter: now,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
