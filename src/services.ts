@@ -7,6 +7,8 @@ import { JwtAuthenticator } from './modules/auth/authenticator.js';
 import type { Authenticator } from './modules/auth/principal.js';
 import { TokenSigner } from './modules/auth/tokens.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { scheduledBackupJob } from './ops/backup/job.js';
+import { retentionJob } from './ops/retention/job.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
 
@@ -35,7 +37,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, db }: ServiceDeps): Services {
+export function createServices({ config, logger, db }: ServiceDeps): Services {
   const signer = new TokenSigner({
     accessSecret: config.JWT_SECRET,
     refreshSecret: config.JWT_REFRESH_SECRET,
@@ -43,12 +45,13 @@ export function createServices({ config, db }: ServiceDeps): Services {
     refreshTtlSeconds: config.JWT_REFRESH_EXPIRY,
   });
   const authenticator = new JwtAuthenticator(signer);
+  const backups = scheduledBackupJob({ config, logger, db });
   return {
     signer,
     authenticator,
     routers: [healthRoutes(db)],
     hubModules: [],
-    jobs: [],
+    jobs: [...(backups ? [backups] : []), retentionJob({ config, logger, db })],
     drain: async () => undefined,
   };
 }

@@ -6,7 +6,8 @@ import { listBackups } from '../ops/backup/store.js';
 import { verifyArchive } from '../ops/backup/verify.js';
 import { commandLogger, configFor, withDatabase, type GlobalOptions } from './context.js';
 import { CliError } from './errors.js';
-import { formatAge, formatBytes, formatCount, progressLine } from './format.js';
+import { formatAge, formatBytes, formatCount } from '../format.js';
+import { progressLine } from './progress.js';
 
 interface BackupOptions {
   out?: string;

@@ -10,7 +10,8 @@ import { RestoreFailed, RestoreRefused, restoreBackup } from '../ops/backup/rest
 import { answersAsChatd } from '../ops/running-server.js';
 import { commandLogger, configFor, withDatabase, type GlobalOptions } from './context.js';
 import { CliError } from './errors.js';
-import { formatCount, progressLine } from './format.js';
+import { formatCount } from '../format.js';
+import { progressLine } from './progress.js';
 
 interface RestoreOptions {
   force?: boolean;

@@ -167,7 +167,7 @@ export async function backupAndRecord(options: BackupOptions & { trigger: Backup
   const started = new Date();
   try {
     const result = await createBackup(options);
-    await recordBackupAttempt(options.backupDir, {
+    await recordBackupAttempt(options.dataDir, {
       at: started.toISOString(),
       trigger: options.trigger,
       ok: true,
@@ -177,7 +177,9 @@ export async function backupAndRecord(options: BackupOptions & { trigger: Backup
     });
     return result;
   } catch (error) {
-    await recordBackupAttempt(options.backupDir, {
+    // An interrupted run (chatd stopping) says nothing about whether backups work.
+    if (options.signal?.aborted) throw error;
+    await recordBackupAttempt(options.dataDir, {
       at: started.toISOString(),
       trigger: options.trigger,
       ok: false,

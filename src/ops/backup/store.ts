@@ -1,8 +1,10 @@
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-// The backups directory: archives named chatd-<timestamp>.tar.gz, files being written under a
-// hidden temporary name, and last-backup.json with the outcome `chatd doctor` reports.
+// The backups directory (archives named chatd-<timestamp>.tar.gz, files being written under a
+// hidden temporary name), and last-backup.json in the data directory with the outcome `chatd
+// doctor` reports: kept apart from the archives so that a backup directory that cannot be
+// written to is still reported.
 
 const archivePattern = /^chatd-.+\.tar\.gz$/;
 const partialPattern = /^\.(chatd-.+\.tar\.gz)\.(\d+)\.partial$/;
@@ -105,21 +107,22 @@ export async function pruneBackups(dir: string, keep: number): Promise<string[]>
   return removed;
 }
 
-export async function readBackupStatus(dir: string): Promise<BackupStatus | undefined> {
+export async function readBackupStatus(dataDir: string): Promise<BackupStatus | undefined> {
+  const file = join(dataDir, STATUS_FILE);
   try {
-    return JSON.parse(await readFile(join(dir, STATUS_FILE), 'utf8')) as BackupStatus;
+    return JSON.parse(await readFile(file, 'utf8')) as BackupStatus;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`${join(dir, STATUS_FILE)} is unreadable: ${(error as Error).message}`);
+    throw new Error(`${file} is unreadable: ${(error as Error).message}`);
   }
 }
 
 /** Records an attempt, keeping the last success when this one failed. */
-export async function recordBackupAttempt(dir: string, attempt: BackupAttempt): Promise<void> {
-  await ensureBackupDir(dir);
-  const previous = await readBackupStatus(dir).catch(() => undefined);
+export async function recordBackupAttempt(dataDir: string, attempt: BackupAttempt): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const previous = await readBackupStatus(dataDir).catch(() => undefined);
   const status: BackupStatus = { lastAttempt: attempt, lastSuccess: attempt.ok ? attempt : previous?.lastSuccess };
-  const file = join(dir, STATUS_FILE);
+  const file = join(dataDir, STATUS_FILE);
   const temporary = `${file}.${process.pid}.tmp`;
   await writeFile(temporary, JSON.stringify(status, null, 2) + '\n', { mode: 0o600 });
   await rename(temporary, file);
