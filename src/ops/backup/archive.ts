@@ -96,11 +96,14 @@ export interface ArchiveEntry {
 }
 
 /** Explains a stream failure of gunzip or tar in words an operator can act on. */
-function describeReadFailure(error: Error & { code?: string }): string {
-  if (error.code === 'Z_BUF_ERROR' || /unexpected end/i.test(error.message)) return 'the archive is truncated (unexpected end of file)';
-  if (error.code === 'Z_DATA_ERROR') return `the archive is corrupted (${error.message})`;
-  if (/incorrect header check/i.test(error.message)) return 'not a gzip archive';
-  return `the archive cannot be read (${error.message})`;
+function damage(error: unknown): Error {
+  const cause = error as Error & { code?: string };
+  if (cause instanceof ArchiveDamaged) return cause;
+  if (cause.code === 'ENOENT' || cause.code === 'EACCES' || cause.code === 'EISDIR') return cause;
+  if (/incorrect header check/i.test(cause.message)) return new ArchiveDamaged('not a gzip archive');
+  if (cause.code === 'Z_BUF_ERROR' || /unexpected end/i.test(cause.message)) return new ArchiveDamaged('the archive is truncated (unexpected end of file)');
+  if (cause.code === 'Z_DATA_ERROR') return new ArchiveDamaged(`the archive is corrupted (${cause.message})`);
+  return new ArchiveDamaged(`the archive cannot be read (${cause.message})`);
 }
 
 /** Reads a gzip tar entry by entry; damage anywhere, including gzip's own checksum at the end, throws ArchiveDamaged. */
@@ -108,23 +111,28 @@ export async function* readArchive(path: string): AsyncGenerator<ArchiveEntry> {
   const extract = tar.extract();
   const source = createReadStream(path);
   const flowing = pipeline(source, createGunzip(), extract);
-  let streamError: Error | undefined;
-  flowing.catch((error: Error) => {
+  let streamError: unknown;
+  flowing.catch((error: unknown) => {
     streamError = error;
   });
+  // The body is read by the caller, outside this generator's try: its failures are translated here.
+  async function* body(entry: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of entry) yield chunk;
+    } catch (error) {
+      throw damage(streamError ?? error);
+    }
+  }
   try {
     for await (const entry of extract) {
       const { header } = entry;
-      yield { name: header.name, size: header.size ?? 0, type: header.type ?? 'file', mode: header.mode ?? 0o600, body: entry as AsyncIterable<Buffer> };
+      yield { name: header.name, size: header.size ?? 0, type: header.type ?? 'file', mode: header.mode ?? 0o600, body: body(entry as AsyncIterable<Buffer>) };
       // Whatever the consumer left unread is skipped so the next header can be parsed.
       entry.resume();
     }
     await flowing;
   } catch (error) {
-    if (error instanceof ArchiveDamaged) throw error;
-    const cause = (streamError ?? error) as Error & { code?: string };
-    if (cause.code === 'ENOENT' || cause.code === 'EACCES' || cause.code === 'EISDIR') throw cause;
-    throw new ArchiveDamaged(describeReadFailure(cause));
+    throw damage(streamError ?? error);
   } finally {
     source.destroy();
   }
