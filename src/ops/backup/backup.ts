@@ -80,7 +80,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
 
   const names = await collections.list();
   const migrations = await collections.appliedMigrations();
-  const snapshot = await collections.snapshot(names);
+  const snapshot = await collections.snapshot();
   let totalDocuments = 0;
   for (const name of names) totalDocuments += await collections.estimatedCount(name);
 
@@ -145,6 +145,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
       chatdVersion: version,
       createdAt: createdAt.toISOString(),
       finishedAt: new Date().toISOString(),
+      snapshotAt: new Date(snapshot.boundMs).toISOString(),
       database: { kind: options.databaseKind, name: collections.databaseName },
       migrations,
       lastMigration: migrations.at(-1) ?? null,

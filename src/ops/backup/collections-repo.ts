@@ -1,4 +1,4 @@
-import { BSON, type Db, type Document, type Filter, type IndexDescription, type ObjectId } from 'mongodb';
+import { BSON, ObjectId, type Db, type Document, type IndexDescription } from 'mongodb';
 
 const { EJSON } = BSON;
 
@@ -15,8 +15,17 @@ const transientCollections = new Set(['locks']);
 const dumpOrder = ['migrations', 'users', 'identities', 'tokens', 'rooms', 'memberships', 'files'];
 const dumpLast = ['messages', 'calls'];
 
-/** The `_id` bound of every collection at the start of a backup: inserts after it are left out. */
-export type Snapshot = Map<string, ObjectId | null>;
+/** The instant a backup stands for: documents inserted later are left out. */
+export interface Snapshot {
+  /** Documents whose ObjectId was made at or after this time (ms, a whole second) are left out. */
+  boundMs: number;
+}
+
+// An id more than this far ahead of the clock was not written after the snapshot: it comes from a
+// clock that ran fast (or another machine's). Such documents are kept rather than silently lost.
+const CLOCK_SLACK_MS = 60_000;
+// Time for an insert whose id was made just before the snapshot to reach the database.
+const IN_FLIGHT_MS = 250;
 
 export interface IndexSpec extends Record<string, unknown> {
   key: Record<string, unknown>;
@@ -51,18 +60,18 @@ export class CollectionsRepo {
   }
 
   /**
-   * Notes the highest ObjectId `_id` of each collection. ObjectIds grow with time (and with a
-   * process's counter), so everything inserted later sorts above the bound: dumping up to it gives
-   * the inserts of one instant across all collections, and a message can never be in the backup
-   * without the room and the sender it was written for.
+   * Fixes the instant the backup stands for: the next whole second. ObjectIds start with the second
+   * they were made in, and chatd makes them just before inserting, so "id made before that second"
+   * selects every insert up to one instant across all collections, and a message is never in the
+   * backup without the room and the sender it was written for. Nothing is read until the instant
+   * has passed (plus a moment for inserts already on their way), so nothing written before the
+   * backup started is left out. (Reading the highest id instead would make FerretDB sort whole
+   * collections in memory.)
    */
-  async snapshot(names: string[]): Promise<Snapshot> {
-    const snapshot: Snapshot = new Map();
-    for (const name of names) {
-      const [highest] = await this.db.collection(name).find({ _id: { $type: 'objectId' } }, { projection: { _id: 1 } }).sort({ _id: -1 }).limit(1).toArray();
-      snapshot.set(name, (highest?._id as ObjectId | undefined) ?? null);
-    }
-    return snapshot;
+  async snapshot(): Promise<Snapshot> {
+    const boundMs = Math.ceil(Date.now() / 1000) * 1000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, boundMs + IN_FLIGHT_MS - Date.now())));
+    return { boundMs };
   }
 
   async estimatedCount(name: string): Promise<number> {
@@ -80,16 +89,21 @@ export class CollectionsRepo {
       });
   }
 
-  /** The collection's documents within the snapshot as canonical Extended JSON lines, streamed. */
+  /** The collection's documents within the snapshot as canonical Extended JSON lines, streamed in natural order. */
   async *documents(name: string, snapshot: Snapshot): AsyncGenerator<string> {
     if (transientCollections.has(name)) return;
-    const bound = snapshot.get(name) ?? null;
-    // Non-ObjectId ids (migrations, identities) carry no time; they are all taken.
-    const otherIds: Filter<Document> = { _id: { $not: { $type: 'objectId' } } };
-    const filter: Filter<Document> = bound ? { $or: [{ _id: { $lte: bound } }, otherIds] } : otherIds;
-    const cursor = this.db.collection(name).find(filter, { ...exactTypes, batchSize: 1000 });
+    // Unfiltered: on FerretDB a filter on _id is evaluated document by document anyway, and
+    // costs more there than the comparison here.
+    const cursor = this.db.collection(name).find({}, { ...exactTypes, batchSize: 1000 });
     try {
-      for await (const document of cursor) yield EJSON.stringify(document, { relaxed: false });
+      for await (const document of cursor) {
+        const id: unknown = document._id;
+        if (id instanceof ObjectId) {
+          const made = id.getTimestamp().getTime();
+          if (made >= snapshot.boundMs && made <= Date.now() + CLOCK_SLACK_MS) continue;
+        }
+        yield EJSON.stringify(document, { relaxed: false });
+      }
     } finally {
       await cursor.close();
     }
