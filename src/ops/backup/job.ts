@@ -19,7 +19,7 @@ export function scheduledBackupJob({ config, logger: parent, db }: BackupJobDeps
   const logger = parent.child({ component: 'backup' });
   const collections = new CollectionsRepo(db);
   return cronJob({
-    name: 'scheduled backup',
+    name: 'backup',
     schedule: config.BACKUP_CRON,
     logger,
     async run(signal) {
