@@ -8,7 +8,8 @@ export function formatBytes(bytes: number): string {
     value /= 1000;
     unit += 1;
   }
-  return new Intl.NumberFormat('en', { style: 'unit', unit: byteUnits[unit], unitDisplay: 'short', maximumFractionDigits: unit === 0 ? 0 : 1 }).format(value);
+  if (unit === 0) return `${value} B`;
+  return new Intl.NumberFormat('en', { style: 'unit', unit: byteUnits[unit], unitDisplay: 'short', maximumFractionDigits: 1 }).format(value);
 }
 
 const ageUnits: [Intl.RelativeTimeFormatUnit, number][] = [
