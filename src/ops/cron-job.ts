@@ -1,6 +1,15 @@
+import type { Db } from 'mongodb';
 import cron, { type ScheduledTask } from 'node-cron';
+import type { Config } from '../config/load.js';
 import type { Logger } from '../logger.js';
 import type { BackgroundJob } from '../services.js';
+
+/** What the jobs of `chatd serve` are built from. */
+export interface JobDeps {
+  config: Config;
+  logger: Logger;
+  db: Db;
+}
 
 export interface CronJobOptions {
   name: string;

@@ -4,17 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectTestDb, runChatd, startChatd, testDatabaseUri } from '../support/chatd.js';
 import { cliEnv, daysAgo, messageDoc, roomDoc, userDoc } from '../support/ops.js';
+import { until } from '../support/wait.js';
 
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
 
 const entries = (logs: string[]) =>
   logs.flatMap((line) => {

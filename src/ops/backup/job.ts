@@ -1,20 +1,11 @@
-import type { Db } from 'mongodb';
-import type { Config } from '../../config/load.js';
-import type { Logger } from '../../logger.js';
 import type { BackgroundJob } from '../../services.js';
-import { cronJob } from '../cron-job.js';
+import { cronJob, type JobDeps } from '../cron-job.js';
 import { backupAndRecord } from './backup.js';
 import { CollectionsRepo } from './collections-repo.js';
 import { pruneBackups } from './store.js';
 
-export interface BackupJobDeps {
-  config: Config;
-  logger: Logger;
-  db: Db;
-}
-
 /** BACKUP_CRON's backups inside `chatd serve`, then pruning to BACKUP_KEEP; undefined when it is off. */
-export function scheduledBackupJob({ config, logger: parent, db }: BackupJobDeps): BackgroundJob | undefined {
+export function scheduledBackupJob({ config, logger: parent, db }: JobDeps): BackgroundJob | undefined {
   if (!config.BACKUP_CRON) return undefined;
   const logger = parent.child({ component: 'backup' });
   const collections = new CollectionsRepo(db);

@@ -1,5 +1,6 @@
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { processAlive } from '../../db/embedded.js';
 
 // The backups directory (archives named chatd-<timestamp>.tar.gz, files being written under a
 // hidden temporary name), and last-backup.json in the data directory with the outcome `chatd
@@ -79,15 +80,6 @@ export async function listBackups(dir: string): Promise<BackupFile[]> {
     if (info?.isFile()) files.push({ path, name, size: info.size, modifiedAt: info.mtime });
   }
   return files.sort((a, b) => b.modifiedAt.getTime() - a.modifiedAt.getTime() || b.name.localeCompare(a.name));
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Deletes all but the `keep` newest archives, and partial files of writers that died; returns what it deleted. */

@@ -1,14 +1,11 @@
-import type { Db } from 'mongodb';
-import type { Config } from '../../config/load.js';
-import type { Logger } from '../../logger.js';
 import type { BackgroundJob } from '../../services.js';
 import { uploadsDirectory } from '../backup/backup.js';
-import { cronJob } from '../cron-job.js';
+import { cronJob, type JobDeps } from '../cron-job.js';
 import { RetentionRepo } from './repo.js';
 import { sweepRetention } from './sweep.js';
 
 /** The message retention sweep on RETENTION_CRON (it also honours rooms' own retentionDays, so it always runs). */
-export function retentionJob({ config, logger: parent, db }: { config: Config; logger: Logger; db: Db }): BackgroundJob {
+export function retentionJob({ config, logger: parent, db }: JobDeps): BackgroundJob {
   const logger = parent.child({ component: 'retention' });
   const repo = new RetentionRepo(db);
   return cronJob({
