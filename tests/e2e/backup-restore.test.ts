@@ -260,6 +260,19 @@ describe('backup and restore against a MongoDB URI', { timeout: 180_000 }, () =>
     expect(await (await testDb(emptyUri)).listCollections().toArray()).toEqual([]);
   });
 
+  it('refuses to restore while a chatd serves on this machine\'s PORT', async () => {
+    const server = await startChatd({ mongoUri: sourceUri });
+    try {
+      const env = await cliEnv(sourceDir, sourceUri, { PORT: String(server.httpPort) });
+      const refused = await runChatd(['restore', archive, '--force'], { cwd: sourceDir, env });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(new RegExp(`a chatd is serving on port ${server.httpPort} of this machine; nothing was changed`));
+      expect(await databaseDigest(await testDb(sourceUri))).toEqual(before);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   it('says what is wrong with a missing archive or a bad --out', async () => {
     const env = await cliEnv(sourceDir, sourceUri);
     const missing = await runChatd(['restore', join(sourceDir, 'nope.tar.gz')], { cwd: sourceDir, env });

@@ -166,6 +166,11 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
 
   progress.phase = 'migrating';
   report();
-  const migrationsApplied = await options.applyMigrations();
+  let migrationsApplied: string[];
+  try {
+    migrationsApplied = await options.applyMigrations();
+  } catch (error) {
+    throw new RestoreFailed(`the backup was restored, but applying the newer migrations failed: ${(error as Error).message}; run \`chatd migrate\` once the cause is fixed`);
+  }
   return { manifest, documents, files: manifest.uploads.files, migrationsApplied };
 }
