@@ -107,11 +107,11 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   const owner = new Map(manifest.collections.flatMap((collection) => collection.entries.map((entry) => [entry, collection.name] as const)));
   progress.phase = 'restoring';
   report();
-  let cleared = false;
+  let changing = false;
   try {
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true, mode: 0o700 });
-    cleared = true;
+    changing = true;
     await options.collections.dropAll();
     for (const collection of manifest.collections) await options.collections.create(collection.name, collection.indexes);
 
@@ -158,7 +158,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     if (hadUploads) await rm(replaced, { recursive: true, force: true });
   } catch (error) {
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-    if (!cleared) throw new RestoreFailed(`restore could not start: ${(error as Error).message}; nothing was changed`);
+    if (!changing) throw new RestoreFailed(`restore could not start: ${(error as Error).message}; nothing was changed`);
     throw new RestoreFailed(
       `restore failed after the database was cleared: ${(error as Error).message}. The database is partly restored and the uploads directory is unchanged; fix the cause and run the restore again with --force`,
     );
