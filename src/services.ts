@@ -15,6 +15,8 @@ import { callsHubModule } from './modules/calls/events.js';
 import { CallsRepo, MembershipsReader } from './modules/calls/repo.js';
 import { callRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
+import { scheduledBackupJob } from './ops/backup/job.js';
+import { retentionJob } from './ops/retention/job.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
 
@@ -66,6 +68,7 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
       turnTtlSeconds: config.TURN_CREDENTIAL_TTL,
     },
   });
+  const backups = scheduledBackupJob({ config, logger, db });
   let recovering: Promise<void> | undefined;
   return {
     signer,
@@ -86,6 +89,8 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
     ],
     hubModules: [callsHubModule(calls)],
     jobs: [
+      ...(backups ? [backups] : []),
+      retentionJob({ config, logger, db }),
       tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
       sessionRecheckJob({ users: accounts.users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       {

@@ -2,10 +2,12 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { version } from '../version.js';
 import { registerAdmin } from './admin.js';
+import { registerBackup } from './backup.js';
 import { registerDoctor } from './doctor.js';
 import { CliError } from './errors.js';
 import { registerInit } from './init.js';
 import { registerMigrate } from './migrate.js';
+import { registerRestore } from './restore.js';
 import { registerServe } from './serve.js';
 
 export function buildProgram(): Command {
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerServe(program);
   registerAdmin(program);
   registerDoctor(program);
+  registerBackup(program);
+  registerRestore(program);
   // Every subcommand answers --version too, and lists its own options with --help.
   for (const command of program.commands) {
     command.version(version, '-v, --version');

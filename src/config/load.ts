@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { configSchema, secretVariables, type RawConfig } from './schema.js';
 
@@ -8,6 +8,8 @@ export interface Config extends RawConfig {
   CORS_ORIGIN: string[];
   /** CHATD_DATA_DIR made absolute. */
   CHATD_DATA_DIR: string;
+  /** BACKUP_DIR made absolute, CHATD_DATA_DIR/backups when unset. */
+  BACKUP_DIR: string;
   /** Where the settings came from, for `chatd doctor`. */
   envFile: string | undefined;
 }
@@ -62,10 +64,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
 
   const raw = parsed.data;
+  const dataDir = resolve(cwd, raw.CHATD_DATA_DIR);
   return {
     ...raw,
     CORS_ORIGIN: raw.CORS_ORIGIN ?? [new URL(raw.PUBLIC_URL).origin],
-    CHATD_DATA_DIR: resolve(cwd, raw.CHATD_DATA_DIR),
+    CHATD_DATA_DIR: dataDir,
+    BACKUP_DIR: raw.BACKUP_DIR ? resolve(cwd, raw.BACKUP_DIR) : join(dataDir, 'backups'),
     envFile: existsSync(envFile) ? envFile : undefined,
   };
 }

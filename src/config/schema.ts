@@ -1,4 +1,4 @@
-import { validate as validCron } from 'node-cron';
+import cron from 'node-cron';
 import { z } from 'zod';
 
 // One entry per environment variable. The key is the variable's name, the description is the
@@ -34,6 +34,9 @@ const secret = z
   .string({ error: 'is required (run `chatd init` to generate one)' })
   .min(32, 'must be at least 32 characters (run `chatd init` to generate one)');
 
+/** A node-cron expression: five fields, or six with seconds first. */
+const cronExpression = z.string().refine((value) => cron.validate(value), 'must be a cron expression such as "0 3 * * *" (five fields, or six with seconds first)');
+
 const commaList = z.string().transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
 
 /** A comma-separated list of ICE server URIs whose scheme matches `schemes` (RFC 7064/7065). */
@@ -51,8 +54,6 @@ const rateLimit = z
   })
   .refine((limit) => limit.points > 0, 'must allow at least 1 attempt');
 
-/** A cron expression for node-cron (five or six fields). */
-const cronExpression = z.string().refine((value) => validCron(value), 'must be a cron expression such as */10 * * * *');
 
 export const configSchema = z
   .object({
@@ -85,6 +86,14 @@ export const configSchema = z
     WS_MAX_FRAME_BYTES: positiveInt.default(64 * 1024).describe('Largest hub frame in bytes; larger ones get an error frame.'),
     WS_AUTH_TIMEOUT_SECONDS: positiveInt.default(10).describe('Hub connections that have not authenticated within this many seconds are closed.'),
     WS_IDLE_TIMEOUT_SECONDS: positiveInt.default(120).describe('Hub connections silent for this long are closed (clients are pinged before).'),
+    BACKUP_CRON: cronExpression.optional()
+      .describe('When `chatd serve` takes a backup, as a cron expression ("0 3 * * *" is 03:00 every day). Empty turns scheduled backups off.'),
+    BACKUP_KEEP: positiveInt.default(7).describe('How many of the newest archives in BACKUP_DIR scheduled backups keep; older ones are deleted.'),
+    BACKUP_DIR: z.string().min(1).optional()
+      .describe('Directory for backup archives. Defaults to CHATD_DATA_DIR/backups; another disk is safer.'),
+    RETENTION_DAYS: positiveInt.optional()
+      .describe('Delete messages older than this many days (and uploads no remaining message uses). Empty keeps messages forever; a room\'s retentionDays overrides it.'),
+    RETENTION_CRON: cronExpression.default('30 4 * * *').describe('When the message retention sweep runs, as a cron expression.'),
     SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10).describe('On SIGTERM, how long in-flight requests may take before the process exits anyway.'),
     CALL_RING_TIMEOUT_SECONDS: positiveInt.default(30).describe('A call nobody answers within this many seconds ends as missed.'),
     CALL_RECONNECT_GRACE_SECONDS: positiveInt.default(10)

@@ -42,7 +42,8 @@ function stateFile(dataDir: string): string {
   return join(embeddedDirectory(dataDir), 'embedded.json');
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

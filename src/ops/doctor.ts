@@ -1,11 +1,15 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import cron from 'node-cron';
 import type { Config } from '../config/load.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { defaultLauncherPath, findRunningEmbedded } from '../db/embedded.js';
 import { pendingMigrations } from '../db/migrate.js';
+import { formatAge, formatBytes } from '../format.js';
 import type { Logger } from '../logger.js';
 import { detectUwsRuntime } from '../realtime/native.js';
+import { readBackupStatus } from './backup/store.js';
+import { answersAsChatd } from './running-server.js';
 
 export interface CheckResult {
   name: string;
@@ -28,15 +32,6 @@ function portFree(host: string, port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, host, () => server.close(() => resolve(true)));
   });
-}
-
-async function answersAsChatd(port: number): Promise<boolean> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
-    return response.ok && ((await response.json()) as { status?: string }).status === 'ok';
-  } catch {
-    return false;
-  }
 }
 
 const dataDirectory: Check = async ({ config }) => {
@@ -105,8 +100,38 @@ const embeddedOwner: Check = async ({ config }) => {
   return { name: 'embedded server', ok: true, detail: running ? `run by chatd process ${running.supervisorPid} at ${running.uri}` : 'not running (chatd starts it on demand)' };
 };
 
+/** The time between two runs of a cron schedule, taken from its next two runs. */
+function cronInterval(expression: string): number | undefined {
+  const task = cron.createTask(expression, () => undefined);
+  try {
+    const [first, second] = task.getNextRuns(2);
+    return first && second ? second.getTime() - first.getTime() : undefined;
+  } finally {
+    void task.destroy();
+  }
+}
+
+const backups: Check = async ({ config }) => {
+  const schedule = config.BACKUP_CRON ? `scheduled "${config.BACKUP_CRON}", keeping ${config.BACKUP_KEEP}` : 'no schedule (set BACKUP_CRON to have chatd serve take them)';
+  const status = await readBackupStatus(config.CHATD_DATA_DIR);
+  if (!status) return { name: 'backups', ok: true, detail: `none taken yet in ${config.BACKUP_DIR}; ${schedule}` };
+  const now = new Date();
+  const { lastAttempt: last, lastSuccess: good } = status;
+  const goodText = good ? `last good one ${formatAge(new Date(good.at), now)}: ${good.file}` : 'no backup has succeeded yet';
+  if (!last.ok) {
+    return { name: 'backups', ok: false, detail: `the last ${last.trigger} backup ${formatAge(new Date(last.at), now)} FAILED: ${last.error ?? 'unknown error'}; ${goodText}` };
+  }
+  const interval = config.BACKUP_CRON ? cronInterval(config.BACKUP_CRON) : undefined;
+  const age = now.getTime() - new Date(last.at).getTime();
+  // Twice the schedule's period plus an hour of slack: one missed run is noticed, a slow one is not.
+  if (interval !== undefined && age > 2 * interval + 3_600_000) {
+    return { name: 'backups', ok: false, detail: `the last backup was ${formatAge(new Date(last.at), now)}, but the schedule "${config.BACKUP_CRON}" runs more often: is chatd serve running?` };
+  }
+  return { name: 'backups', ok: true, detail: `last backup ${formatAge(new Date(last.at), now)} (${last.trigger}) ${last.file} (${formatBytes(last.size ?? 0)}); ${schedule}` };
+};
+
 /** The checks in the order they print; other capabilities append theirs. */
-export const checks: Check[] = [dataDirectory, uwsBinary, embeddedLauncher, embeddedOwner, databaseReachable, migrations, ports];
+export const checks: Check[] = [dataDirectory, uwsBinary, embeddedLauncher, embeddedOwner, databaseReachable, migrations, ports, backups];
 
 export async function runDoctor(context: DoctorContext, list: Check[] = checks): Promise<CheckResult[]> {
   const results: CheckResult[] = [];

@@ -86,7 +86,7 @@ describe('configuration errors', () => {
 });
 
 describe('help and version', () => {
-  it.each([[[]], [['init']], [['migrate']], [['migrate', 'status']], [['serve']], [['doctor']]])('chatd %j answers --help and --version', async (args) => {
+  it.each([[[]], [['init']], [['migrate']], [['migrate', 'status']], [['serve']], [['doctor']], [['backup']], [['backup', 'list']], [['restore']]])('chatd %j answers --help and --version', async (args) => {
     const help = await runChatd([...args, '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: chatd/m);
