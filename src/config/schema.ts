@@ -66,6 +66,14 @@ export const configSchema = z
     WS_MAX_FRAME_BYTES: positiveInt.default(64 * 1024).describe('Largest hub frame in bytes; larger ones get an error frame.'),
     WS_AUTH_TIMEOUT_SECONDS: positiveInt.default(10).describe('Hub connections that have not authenticated within this many seconds are closed.'),
     WS_IDLE_TIMEOUT_SECONDS: positiveInt.default(120).describe('Hub connections silent for this long are closed (clients are pinged before).'),
+    WS_EVENTS_PER_SECOND: positiveInt.default(20)
+      .describe('Hub events one connection may send per second (bursts of twice as many); more get RATE_LIMITED error frames.'),
+    MESSAGE_BATCH_MAX: positiveInt.default(256)
+      .describe('Most messages stored by one database write (group commit); a full batch is written at once.'),
+    MESSAGE_FLUSH_MS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(2)
+      .describe('How long a message waits for others to share its database write, in milliseconds (0: the next tick).'),
+    MESSAGE_QUEUE_MAX: positiveInt.default(20000)
+      .describe('Messages waiting to be stored before new sends are refused with UNAVAILABLE (protects memory when the database stalls).'),
     SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10).describe('On SIGTERM, how long in-flight requests may take before the process exits anyway.'),
   })
   .superRefine((config, ctx) => {

@@ -8,6 +8,8 @@ export interface RealtimePublisher {
   publish(topic: string, event: string, data: unknown): void;
   sendToUser(userId: string, event: string, data: unknown): void;
   isOnline(userId: string): boolean;
+  /** Stops every connection of the user from receiving `topic`. */
+  unsubscribeUser(userId: string, topic: string): void;
   disconnect(predicate: (socket: SocketData) => boolean, code: number, reason: string): number;
 }
 
@@ -15,6 +17,7 @@ export const offlinePublisher: RealtimePublisher = {
   publish: () => undefined,
   sendToUser: () => undefined,
   isOnline: () => false,
+  unsubscribeUser: () => undefined,
   disconnect: () => 0,
 };
 
