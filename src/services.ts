@@ -1,12 +1,30 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
+import { requireAuth } from './http/auth.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
 import { JwtAuthenticator } from './modules/auth/authenticator.js';
 import type { Authenticator } from './modules/auth/principal.js';
 import { TokenSigner } from './modules/auth/tokens.js';
+import { FilesRepo } from './modules/files/repo.js';
+import { filesRoutes } from './modules/files/routes.js';
+import { FilesService } from './modules/files/service.js';
+import { FileStorage } from './modules/files/storage.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { messagesEvents } from './modules/messages/events.js';
+import { MessagesRepo } from './modules/messages/repo.js';
+import { messagesRoutes } from './modules/messages/routes.js';
+import { MessagesService } from './modules/messages/service.js';
+import { presenceEvents } from './modules/presence/events.js';
+import { PresenceService } from './modules/presence/service.js';
+import { roomsEvents } from './modules/rooms/events.js';
+import { MembershipCache } from './modules/rooms/membership-cache.js';
+import { MembershipsRepo } from './modules/rooms/membership-repo.js';
+import { RoomsRepo } from './modules/rooms/repo.js';
+import { roomsRoutes } from './modules/rooms/routes.js';
+import { RoomsService } from './modules/rooms/service.js';
+import { UsersRepo } from './modules/users/repo.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
 
@@ -28,6 +46,10 @@ export interface BackgroundJob {
 export interface Services {
   signer: TokenSigner;
   authenticator: Authenticator;
+  rooms: RoomsService;
+  messages: MessagesService;
+  files: FilesService;
+  presence: PresenceService;
   routers: Router<ChatdState>[];
   hubModules: HubModule[];
   jobs: BackgroundJob[];
@@ -35,7 +57,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, db }: ServiceDeps): Services {
+export function createServices({ config, logger, db, realtime }: ServiceDeps): Services {
   const signer = new TokenSigner({
     accessSecret: config.JWT_SECRET,
     refreshSecret: config.JWT_REFRESH_SECRET,
@@ -43,12 +65,58 @@ export function createServices({ config, db }: ServiceDeps): Services {
     refreshTtlSeconds: config.JWT_REFRESH_EXPIRY,
   });
   const authenticator = new JwtAuthenticator(signer);
+  const auth = requireAuth(authenticator);
+
+  const users = new UsersRepo(db);
+  const roomsRepo = new RoomsRepo(db);
+  const membershipsRepo = new MembershipsRepo(db);
+  const messagesRepo = new MessagesRepo(db);
+  const rooms = new RoomsService({
+    rooms: roomsRepo,
+    memberships: membershipsRepo,
+    cache: new MembershipCache(roomsRepo, membershipsRepo),
+    users,
+    realtime,
+    logger,
+  });
+  const storage = new FileStorage(config.CHATD_DATA_DIR);
+  const files = new FilesService(new FilesRepo(db), storage, messagesRepo, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
+  const messages = new MessagesService({
+    repo: messagesRepo,
+    rooms,
+    files,
+    realtime,
+    logger,
+    batchMax: config.MESSAGE_BATCH_MAX,
+    flushMs: config.MESSAGE_FLUSH_MS,
+    queueMax: config.MESSAGE_QUEUE_MAX,
+  });
+  rooms.useActivity(messages);
+  const presence = new PresenceService(users, rooms, realtime, logger);
+
+  const startup: BackgroundJob = {
+    name: 'messaging-startup',
+    start: () => {
+      presence.start();
+      messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry'));
+    },
+    stop: () => undefined,
+  };
+
   return {
     signer,
     authenticator,
-    routers: [healthRoutes(db)],
-    hubModules: [],
-    jobs: [],
-    drain: async () => undefined,
+    rooms,
+    messages,
+    files,
+    presence,
+    routers: [healthRoutes(db), roomsRoutes(rooms, auth), messagesRoutes(messages, auth), filesRoutes(files, storage, auth, config.MAX_UPLOAD_BYTES)],
+    hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms), presenceEvents(presence)],
+    jobs: [startup],
+    drain: async () => {
+      // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.
+      await messages.drain(Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 3000));
+      await Promise.all([rooms.drain(), presence.drain()]);
+    },
   };
 }

@@ -36,6 +36,27 @@ export class UsersRepo {
     if (status === 'offline') set.lastSeen = now;
     return this.users.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' });
   }
+
+  /** Stores several presence changes in one round trip (connections coming and going in bulk). */
+  async setPresenceMany(changes: { id: ObjectId; status: PresenceStatus; customStatus?: string; lastSeen?: Date }[]): Promise<void> {
+    if (changes.length === 0) return;
+    const now = new Date();
+    await this.users.bulkWrite(
+      changes.map(({ id, status, customStatus, lastSeen }) => {
+        const set: Partial<UserDocument> = { status, updatedAt: now };
+        if (customStatus !== undefined) set.customStatus = customStatus;
+        if (lastSeen) set.lastSeen = lastSeen;
+        return { updateOne: { filter: { _id: id }, update: { $set: set } } };
+      }),
+      { ordered: true },
+    );
+  }
+
+  /** Marks everyone offline: at start-up no connection is open, whatever a crash left behind. */
+  async resetPresence(): Promise<number> {
+    const result = await this.users.updateMany({ status: { $ne: 'offline' } }, { $set: { status: 'offline', lastSeen: new Date() } });
+    return result.modifiedCount;
+  }
 }
 
 /** Parses a 24-hex id; undefined when it is not one (callers answer 400 or 404). */

@@ -1,0 +1,77 @@
+import type { Collection, Db, ObjectId } from 'mongodb';
+import { isDuplicateKey } from '../../db/errors.js';
+import type { MemberRole, MembershipDocument } from './types.js';
+
+/** The `memberships` collection: one document per user and room. */
+export class MembershipsRepo {
+  private readonly memberships: Collection<MembershipDocument>;
+
+  constructor(db: Db) {
+    this.memberships = db.collection<MembershipDocument>('memberships');
+  }
+
+  /** Adds the membership unless it exists; true when it was added. */
+  async insertIfAbsent(roomId: ObjectId, userId: ObjectId, role: MemberRole, at = new Date()): Promise<boolean> {
+    const doc: Omit<MembershipDocument, '_id' | 'roomId' | 'userId'> = { role, joinedAt: at, lastReadMessageId: null, lastReadAt: null };
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const result = await this.memberships.updateOne({ roomId, userId }, { $setOnInsert: doc }, { upsert: true });
+        return result.upsertedCount === 1;
+      } catch (error) {
+        // A concurrent join of the same user inserted first: the membership exists.
+        if (isDuplicateKey(error) && attempt === 0) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** One user's membership of a room, or null. */
+  find(roomId: ObjectId, userId: ObjectId): Promise<MembershipDocument | null> {
+    return this.memberships.findOne({ roomId, userId });
+  }
+
+  /** Every member of a room with their role (for the in-process membership cache). */
+  rolesInRoom(roomId: ObjectId): Promise<Pick<MembershipDocument, 'userId' | 'role'>[]> {
+    return this.memberships.find({ roomId }, { projection: { _id: 0, userId: 1, role: 1 } }).toArray() as Promise<Pick<MembershipDocument, 'userId' | 'role'>[]>;
+  }
+
+  /** Every membership of a user. */
+  ofUser(userId: ObjectId): Promise<MembershipDocument[]> {
+    return this.memberships.find({ userId }).toArray();
+  }
+
+  /** The user's memberships among the given rooms. */
+  ofUserIn(userId: ObjectId, roomIds: ObjectId[]): Promise<MembershipDocument[]> {
+    return this.memberships.find({ userId, roomId: { $in: roomIds } }).toArray();
+  }
+
+  /** A page of a room's members in joining order (index room_joined). */
+  page(roomId: ObjectId, skip: number, limit: number): Promise<MembershipDocument[]> {
+    return this.memberships.find({ roomId }).sort({ joinedAt: 1, _id: 1 }).skip(skip).limit(limit).toArray();
+  }
+
+  /** The longest-standing member with one of `roles`, other than `exceptUserId`. */
+  senior(roomId: ObjectId, roles: MemberRole[], exceptUserId: ObjectId): Promise<MembershipDocument | null> {
+    return this.memberships.findOne({ roomId, role: { $in: roles }, userId: { $ne: exceptUserId } }, { sort: { joinedAt: 1, _id: 1 } });
+  }
+
+  /** Changes a member's role. */
+  async setRole(roomId: ObjectId, userId: ObjectId, role: MemberRole): Promise<void> {
+    await this.memberships.updateOne({ roomId, userId }, { $set: { role } });
+  }
+
+  /** Moves the read marker forward only: an older message never un-reads newer ones. */
+  async advanceReadMarker(roomId: ObjectId, userId: ObjectId, messageId: ObjectId, at: Date): Promise<boolean> {
+    const result = await this.memberships.updateOne(
+      { roomId, userId, $or: [{ lastReadMessageId: null }, { lastReadMessageId: { $lt: messageId } }] },
+      { $set: { lastReadMessageId: messageId, lastReadAt: at } },
+    );
+    return result.modifiedCount === 1;
+  }
+
+  /** Removes a membership; true when there was one. */
+  async remove(roomId: ObjectId, userId: ObjectId): Promise<boolean> {
+    const result = await this.memberships.deleteOne({ roomId, userId });
+    return result.deletedCount === 1;
+  }
+}
