@@ -1,4 +1,4 @@
-import type { Collection, Db, ObjectId } from 'mongodb';
+import { ObjectId, type Collection, type Db } from 'mongodb';
 import { isDuplicateKey } from '../../db/errors.js';
 import type { MemberRole, MembershipDocument } from './types.js';
 
@@ -12,16 +12,14 @@ export class MembershipsRepo {
 
   /** Adds the membership unless it exists; true when it was added. */
   async insertIfAbsent(roomId: ObjectId, userId: ObjectId, role: MemberRole, at = new Date()): Promise<boolean> {
-    const doc: Omit<MembershipDocument, '_id' | 'roomId' | 'userId'> = { role, joinedAt: at, lastReadMessageId: null, lastReadAt: null };
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        const result = await this.memberships.updateOne({ roomId, userId }, { $setOnInsert: doc }, { upsert: true });
-        return result.upsertedCount === 1;
-      } catch (error) {
-        // A concurrent join of the same user inserted first: the membership exists.
-        if (isDuplicateKey(error) && attempt === 0) continue;
-        throw error;
-      }
+    // A plain insert against the unique index rather than an upsert: FerretDB drops null fields
+    // from $setOnInsert, and every membership must carry lastReadMessageId.
+    try {
+      await this.memberships.insertOne({ _id: new ObjectId(), roomId, userId, role, joinedAt: at, lastReadMessageId: null, lastReadAt: null });
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
     }
   }
 
