@@ -248,7 +248,7 @@ export class MessagesService {
     const json = JSON.stringify(presentMessage(doc));
     const roomId = doc.roomId.toHexString();
     this.realtime.publish(roomTopic(roomId), 'new_message', new EncodedJson(`{"message":${json}}`));
-    this.rooms.noteActivity(roomId, doc.createdAt);
+    this.rooms.noteActivity(roomId);
     return json;
   }
 

@@ -62,7 +62,7 @@ export class PresenceService {
 
   /** The user chose a status; resolves once it is stored and announced. */
   async setStatus(userId: string, status: PresenceStatus, customStatus: string | undefined) {
-    const change: Change = { status, customStatus };
+    const change: Change = status === 'offline' ? { status, customStatus, lastSeen: new Date() } : { status, customStatus };
     const stored = this.change(userId, change);
     await stored;
     return { userId, status, ...(customStatus === undefined ? {} : { customStatus }) };
@@ -91,8 +91,16 @@ export class PresenceService {
         const waiters = this.waiters;
         this.pending = new Map();
         this.waiters = [];
+        // Users with the same change share one statement: on FerretDB every statement scans the collection.
+        const groups = new Map<string, { status: PresenceStatus; customStatus?: string; ids: ObjectId[] }>();
+        for (const [id, { status, customStatus }] of batch) {
+          const key = customStatus === undefined ? status : `${status}:${customStatus}`;
+          let group = groups.get(key);
+          if (!group) groups.set(key, (group = { status, customStatus, ids: [] }));
+          group.ids.push(new ObjectId(id));
+        }
         try {
-          await this.users.setPresenceMany([...batch].map(([id, change]) => ({ id: new ObjectId(id), ...change })));
+          for (const group of groups.values()) await this.users.setPresenceOf(group.ids, group.status, group.customStatus);
         } catch (error) {
           // Presence is best effort: a lost write is corrected by the next change or the start-up reset.
           this.log.warn({ err: error, users: batch.size }, 'could not store presence changes');

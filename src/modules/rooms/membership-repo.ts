@@ -28,9 +28,14 @@ export class MembershipsRepo {
     return this.memberships.findOne({ roomId, userId });
   }
 
-  /** Every member of a room with their role (for the in-process membership cache). */
-  rolesInRoom(roomId: ObjectId): Promise<Pick<MembershipDocument, 'userId' | 'role'>[]> {
-    return this.memberships.find({ roomId }, { projection: { _id: 0, userId: 1, role: 1 } }).toArray() as Promise<Pick<MembershipDocument, 'userId' | 'role'>[]>;
+  /** Every member of these rooms with their role, in one query (for the in-process membership cache). */
+  rolesInRooms(roomIds: ObjectId[]): Promise<Pick<MembershipDocument, 'roomId' | 'userId' | 'role'>[]> {
+    return this.memberships.find({ roomId: { $in: roomIds } }, { projection: { _id: 0, roomId: 1, userId: 1, role: 1 } }).toArray() as Promise<Pick<MembershipDocument, 'roomId' | 'userId' | 'role'>[]>;
+  }
+
+  /** The rooms of these users, in one query. */
+  roomsOfUsers(userIds: ObjectId[]): Promise<Pick<MembershipDocument, 'roomId' | 'userId'>[]> {
+    return this.memberships.find({ userId: { $in: userIds } }, { projection: { _id: 0, roomId: 1, userId: 1 } }).toArray() as Promise<Pick<MembershipDocument, 'roomId' | 'userId'>[]>;
   }
 
   /** Every membership of a user. */

@@ -1,4 +1,4 @@
-import { ObjectId, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
+import type { Collection, Db, ObjectId } from 'mongodb';
 import { isDuplicateKey } from '../../db/errors.js';
 import { Conflict } from '../../errors.js';
 import type { RoomDocument } from './types.js';
@@ -44,6 +44,11 @@ export class RoomsRepo {
     return this.rooms.findOne({ _id: id });
   }
 
+  /** The kind of each of these rooms (type and direct pair), in one query. */
+  kinds(ids: ObjectId[]): Promise<Pick<RoomDocument, '_id' | 'type' | 'directKey'>[]> {
+    return this.rooms.find({ _id: { $in: ids } }, { projection: { _id: 1, type: 1, directKey: 1 } }).toArray();
+  }
+
   /** A page of the given rooms, most recently active first. */
   findPageByIds(ids: ObjectId[], skip: number, limit: number): Promise<RoomDocument[]> {
     return this.rooms.find({ _id: { $in: ids } }).sort({ lastMessageAt: -1, _id: -1 }).skip(skip).limit(limit).toArray();
@@ -64,11 +69,9 @@ export class RoomsRepo {
     return this.rooms.findOneAndUpdate({ _id: id }, { $inc: { memberCount: delta }, $set: { updatedAt: new Date() } }, { returnDocument: 'after' });
   }
 
-  /** Moves lastMessageAt of several rooms in one round trip. */
-  async touchActivity(latest: Map<string, Date>): Promise<void> {
-    const operations: AnyBulkWriteOperation<RoomDocument>[] = [];
-    for (const [id, at] of latest) operations.push({ updateOne: { filter: { _id: new ObjectId(id) }, update: { $max: { lastMessageAt: at } } } });
-    if (operations.length > 0) await this.rooms.bulkWrite(operations, { ordered: false });
+  /** Moves lastMessageAt of several rooms forward to `at`, with one statement. */
+  async touchActivity(ids: ObjectId[], at: Date): Promise<void> {
+    if (ids.length > 0) await this.rooms.updateMany({ _id: { $in: ids } }, { $max: { lastMessageAt: at } });
   }
 
   /** Removes a room whose creation could not be completed. */

@@ -28,7 +28,7 @@ export interface RoomsServiceDeps {
 }
 
 const managers: ReadonlySet<MemberRole> = new Set(['owner', 'admin']);
-const ACTIVITY_INTERVAL_MS = 100;
+const ACTIVITY_INTERVAL_MS = 500;
 
 /** Rooms, memberships and roles: who may see, join, post in and manage which room. */
 export class RoomsService {
@@ -41,8 +41,8 @@ export class RoomsService {
   private readonly blockCheckTtlMs: number;
   private activity: RoomActivity | undefined;
   private blockEpoch = 1;
-  /** Rooms whose lastMessageAt should move, written in the background in one round trip. */
-  private activeRooms = new Map<string, Date>();
+  /** Rooms whose lastMessageAt should move, written in the background with one statement. */
+  private activeRooms = new Set<string>();
   private activityWrite: Promise<void> | undefined;
 
   constructor(deps: RoomsServiceDeps) {
@@ -278,10 +278,11 @@ export class RoomsService {
 
   /**
    * A message was stored in the room. lastMessageAt only orders room lists, so it is written off
-   * the send path, coalesced: one bulk write per interval however many messages arrived.
+   * the send path, coalesced: one update per interval however many messages and rooms, stamped
+   * with the time of the write (precise to the interval).
    */
-  noteActivity(roomId: string, at: Date): void {
-    this.activeRooms.set(roomId, at);
+  noteActivity(roomId: string): void {
+    this.activeRooms.add(roomId);
     this.activityWrite ??= this.writeActivity();
   }
 
@@ -295,8 +296,10 @@ export class RoomsService {
       while (this.activeRooms.size > 0) {
         await new Promise((resolve) => setTimeout(resolve, ACTIVITY_INTERVAL_MS));
         const batch = this.activeRooms;
-        this.activeRooms = new Map();
-        await this.rooms.touchActivity(batch).catch((error: unknown) => this.log.warn({ err: error, rooms: batch.size }, 'could not record room activity'));
+        this.activeRooms = new Set();
+        await this.rooms
+          .touchActivity([...batch].map((id) => new ObjectId(id)), new Date())
+          .catch((error: unknown) => this.log.warn({ err: error, rooms: batch.size }, 'could not record room activity'));
       }
     } finally {
       this.activityWrite = undefined;

@@ -37,19 +37,14 @@ export class UsersRepo {
     return this.users.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' });
   }
 
-  /** Stores several presence changes in one round trip (connections coming and going in bulk). */
-  async setPresenceMany(changes: { id: ObjectId; status: PresenceStatus; customStatus?: string; lastSeen?: Date }[]): Promise<void> {
-    if (changes.length === 0) return;
+  /** Stores the same presence change for several users with one statement (connections coming and going in bulk). */
+  async setPresenceOf(ids: ObjectId[], status: PresenceStatus, customStatus?: string): Promise<void> {
+    if (ids.length === 0) return;
     const now = new Date();
-    await this.users.bulkWrite(
-      changes.map(({ id, status, customStatus, lastSeen }) => {
-        const set: Partial<UserDocument> = { status, updatedAt: now };
-        if (customStatus !== undefined) set.customStatus = customStatus;
-        if (lastSeen) set.lastSeen = lastSeen;
-        return { updateOne: { filter: { _id: id }, update: { $set: set } } };
-      }),
-      { ordered: true },
-    );
+    const set: Partial<UserDocument> = { status, updatedAt: now };
+    if (customStatus !== undefined) set.customStatus = customStatus;
+    if (status === 'offline') set.lastSeen = now;
+    await this.users.updateMany({ _id: { $in: ids } }, { $set: set });
   }
 
   /** Marks everyone offline: at start-up no connection is open, whatever a crash left behind. */
