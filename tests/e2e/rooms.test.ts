@@ -82,9 +82,12 @@ describe('membership', () => {
     const roomId = await fx.room(owner!, [member!]);
     expect((await fx.api.post(`/api/rooms/${roomId}/members`, { userId: admin!.id, role: 'admin' }, { token: owner!.token })).status).toBe(201);
     expect((await fx.api.post(`/api/rooms/${roomId}/members`, { userId: newcomer!.id }, { token: member!.token })).status).toBe(403);
+    const newcomerHub = await fx.connect(newcomer!);
+    const told = newcomerHub.next('room_added');
     expect((await fx.api.post(`/api/rooms/${roomId}/members`, { userId: newcomer!.id, role: 'admin' }, { token: admin!.token })).status).toBe(403);
     const added = await fx.api.post(`/api/rooms/${roomId}/members`, { userId: newcomer!.id }, { token: admin!.token });
     expect(added).toMatchObject({ status: 201, body: { added: true, room: { memberCount: 4 } } });
+    expect((await told).data.room).toMatchObject({ _id: roomId, memberCount: 4 });
     expect((await fx.api.post(`/api/rooms/${roomId}/members`, { userId: newcomer!.id }, { token: admin!.token })).body).toMatchObject({ added: false, room: { memberCount: 4 } });
     expect((await fx.api.post(`/api/rooms/${roomId}/members`, { userId: new ObjectId().toHexString() }, { token: owner!.token })).status).toBe(404);
     expect((await fx.api.post(`/api/rooms/${roomId}/members`, { userId: member!.id }, { token: another!.token })).status).toBe(404);

@@ -97,14 +97,18 @@ export class RoomsService {
     });
     // Both memberships are (re)made every time, so a member who left gets the conversation back.
     let added = 0;
+    const joined: string[] = [];
     for (const [id, hex] of [[me, userId], [other, otherId]] as const) {
       if (await this.memberships.insertIfAbsent(room._id, id, 'member', now)) {
         added += 1;
+        joined.push(hex);
         this.cache.set(room._id.toHexString(), hex, 'member');
       }
     }
     const current = !created && added > 0 ? ((await this.rooms.addToMemberCount(room._id, added)) ?? room) : room;
-    return { room: presentRoom(current), created };
+    const presented = presentRoom(current);
+    for (const hex of joined) if (hex !== userId) this.realtime.sendToUser(hex, 'room_added', { room: presented });
+    return { room: presented, created };
   }
 
   /** The caller's rooms, most recently active first, with their unread count and last message. */
@@ -186,8 +190,11 @@ export class RoomsService {
     if (!(await this.memberships.insertIfAbsent(id, target, role))) return { room: presentRoom(room), added: false };
     this.cache.set(roomId, input.userId, role);
     const updated = (await this.rooms.addToMemberCount(id, 1)) ?? room;
+    const presented = presentRoom(updated);
     this.realtime.publish(roomTopic(roomId), 'member_joined', { roomId, userId: input.userId, role, addedBy: actorId });
-    return { room: presentRoom(updated), added: true };
+    // The new member's devices learn of the room without polling, and may join_room.
+    this.realtime.sendToUser(input.userId, 'room_added', { room: presented });
+    return { room: presented, added: true };
   }
 
   /** Leaves a room; an owner who leaves hands the room to the longest-standing admin, else member. */
