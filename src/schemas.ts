@@ -9,6 +9,9 @@ export const objectIdString = z
   .regex(/^[0-9a-fA-F]{24}$/, 'must be a 24-character hexadecimal id')
   .transform((value) => value.toLowerCase());
 
+/** Route parameters of `/…/:id` paths. */
+export const IdParams = z.strictObject({ id: objectIdString });
+
 export const pageNumber = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1 or more').max(1_000_000);
 
 /** `limit` for paginated lists: 1–100. */

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { Invalid } from '../../errors.js';
 import type { ChatdMiddleware, ChatdState } from '../../http/context.js';
 import { input, validate } from '../../http/validate.js';
-import { RoomParams } from '../rooms/schemas.js';
+import { IdParams } from '../../schemas.js';
 import type { FilesService } from './service.js';
 import type { FileStorage } from './storage.js';
 import { receiveUpload } from './upload.js';
@@ -34,7 +34,7 @@ export function filesRoutes(files: FilesService, storage: FileStorage, auth: Cha
     ctx.body = { success: true, file };
   });
 
-  router.get('/api/files/:id', auth, validate({ params: RoomParams }), async (ctx) => {
+  router.get('/api/files/:id', auth, validate({ params: IdParams }), async (ctx) => {
     const { params } = input<unknown, unknown, { id: string }>(ctx);
     const { file, inline, stream } = await files.open(params.id, ctx.state.principal!.userId);
     ctx.type = file.mimeType;

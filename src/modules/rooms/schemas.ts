@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { objectIdString, pageLimit, pageNumber } from '../../schemas.js';
 
+export { IdParams as RoomParams } from '../../schemas.js';
+
 const trimmed = (min: number, max: number, what: string) =>
   z.string().trim().min(min, `${what} must not be empty`).max(max, `${what} must be at most ${max} characters`);
 
@@ -16,8 +18,6 @@ export const AddMemberSchema = z.strictObject({
   userId: objectIdString,
   role: z.enum(['member', 'admin']).optional(),
 });
-
-export const RoomParams = z.strictObject({ id: objectIdString });
 
 export const PageQuery = z.strictObject({ page: pageNumber.default(1), limit: pageLimit(50) });
 
