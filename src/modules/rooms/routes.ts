@@ -1,8 +1,9 @@
 import Router from '@koa/router';
 import type { ChatdMiddleware, ChatdState } from '../../http/context.js';
 import { input, validate } from '../../http/validate.js';
+import { IdParams as RoomParams } from '../../schemas.js';
 import {
-  AddMemberSchema, CreateRoomSchema, DirectRoomSchema, PageQuery, RoomParams,
+  AddMemberSchema, CreateRoomSchema, DirectRoomSchema, PageQuery,
   type AddMemberInput, type CreateRoomInput, type PageInput,
 } from './schemas.js';
 import type { RoomsService } from './service.js';

@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { objectIdString, pageLimit, pageNumber } from '../../schemas.js';
 
-export { IdParams as RoomParams } from '../../schemas.js';
-
 const trimmed = (min: number, max: number, what: string) =>
   z.string().trim().min(min, `${what} must not be empty`).max(max, `${what} must be at most ${max} characters`);
 
