@@ -12,11 +12,27 @@ import type { TokenSigner } from './modules/auth/tokens.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { usersRoutes } from './modules/users/routes.js';
 import { callsHubModule } from './modules/calls/events.js';
-import { CallsRepo, MembershipsReader } from './modules/calls/repo.js';
+import { CallsRepo } from './modules/calls/repo.js';
 import { callRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
 import { scheduledBackupJob } from './ops/backup/job.js';
 import { retentionJob } from './ops/retention/job.js';
+import { FilesRepo } from './modules/files/repo.js';
+import { filesRoutes } from './modules/files/routes.js';
+import { FilesService } from './modules/files/service.js';
+import { FileStorage } from './modules/files/storage.js';
+import { messagesEvents } from './modules/messages/events.js';
+import { MessagesRepo } from './modules/messages/repo.js';
+import { messagesRoutes } from './modules/messages/routes.js';
+import { MessagesService } from './modules/messages/service.js';
+import { presenceEvents } from './modules/presence/events.js';
+import { PresenceService } from './modules/presence/service.js';
+import { roomsEvents } from './modules/rooms/events.js';
+import { MembershipCache } from './modules/rooms/membership-cache.js';
+import { MembershipsRepo } from './modules/rooms/membership-repo.js';
+import { RoomsRepo } from './modules/rooms/repo.js';
+import { roomsRoutes } from './modules/rooms/routes.js';
+import { RoomsService } from './modules/rooms/service.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
 
@@ -38,6 +54,10 @@ export interface BackgroundJob {
 export interface Services {
   signer: TokenSigner;
   authenticator: Authenticator;
+  rooms: RoomsService;
+  messages: MessagesService;
+  files: FilesService;
+  presence: PresenceService;
   routers: Router<ChatdState>[];
   hubModules: HubModule[];
   jobs: BackgroundJob[];
@@ -51,11 +71,39 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
   accounts.hasher.warm();
   const authDeps = { authenticator, csrf: accounts.csrf, allowedOrigins: config.CORS_ORIGIN };
   const auth = requireAuth(authDeps);
+  const users = accounts.users;
+
+  const roomsRepo = new RoomsRepo(db);
+  const membershipsRepo = new MembershipsRepo(db);
+  const messagesRepo = new MessagesRepo(db);
+  const rooms = new RoomsService({
+    rooms: roomsRepo,
+    memberships: membershipsRepo,
+    cache: new MembershipCache(roomsRepo, membershipsRepo),
+    users,
+    realtime,
+    logger,
+  });
+  accounts.usersService.onBlocksChanged(() => rooms.blocksChanged());
+  const storage = new FileStorage(config.CHATD_DATA_DIR);
+  const files = new FilesService(new FilesRepo(db), storage, messagesRepo, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
+  const messages = new MessagesService({
+    repo: messagesRepo,
+    rooms,
+    files,
+    realtime,
+    logger,
+    batchMax: config.MESSAGE_BATCH_MAX,
+    flushMs: config.MESSAGE_FLUSH_MS,
+    queueMax: config.MESSAGE_QUEUE_MAX,
+  });
+  rooms.useActivity(messages);
+  const presence = new PresenceService(users, rooms, realtime, logger);
+
   const calls = new CallsService({
     calls: new CallsRepo(db),
-    users: accounts.users,
-    // Stands in for the rooms service until it exists (see MembershipsReader).
-    rooms: new MembershipsReader(db),
+    users,
+    rooms,
     realtime,
     logger,
     settings: {
@@ -70,9 +118,14 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
   });
   const backups = scheduledBackupJob({ config, logger, db });
   let recovering: Promise<void> | undefined;
+
   return {
     signer,
     authenticator,
+    rooms,
+    messages,
+    files,
+    presence,
     routers: [
       healthRoutes(db),
       authRoutes({
@@ -85,14 +138,21 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
       }),
       usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),
+      roomsRoutes(rooms, auth),
+      messagesRoutes(messages, auth),
+      filesRoutes(files, storage, auth, config.MAX_UPLOAD_BYTES),
       callRoutes(calls, auth),
     ],
-    hubModules: [callsHubModule(calls)],
+    hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms), presenceEvents(presence), callsHubModule(calls)],
     jobs: [
-      ...(backups ? [backups] : []),
-      retentionJob({ config, logger, db }),
-      tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
-      sessionRecheckJob({ users: accounts.users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
+      {
+        name: 'messaging-startup',
+        start: () => {
+          presence.start();
+          messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry'));
+        },
+        stop: () => undefined,
+      },
       {
         name: 'calls-recovery',
         start: () => {
@@ -100,7 +160,15 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
         },
         stop: () => recovering,
       },
+      tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
+      sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
+      ...(backups ? [backups] : []),
+      retentionJob({ config, logger, db }),
     ],
-    drain: () => calls.drain(),
+    drain: async () => {
+      // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.
+      await messages.drain(Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 3000));
+      await Promise.all([rooms.drain(), presence.drain(), calls.drain()]);
+    },
   };
 }

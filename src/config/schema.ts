@@ -94,6 +94,14 @@ export const configSchema = z
     RETENTION_DAYS: positiveInt.optional()
       .describe('Delete messages older than this many days (and uploads no remaining message uses). Empty keeps messages forever; a room\'s retentionDays overrides it.'),
     RETENTION_CRON: cronExpression.default('30 4 * * *').describe('When the message retention sweep runs, as a cron expression.'),
+    WS_EVENTS_PER_SECOND: positiveInt.default(20)
+      .describe('Hub events one connection may send per second (bursts of twice as many); more get RATE_LIMITED error frames.'),
+    MESSAGE_BATCH_MAX: positiveInt.default(256)
+      .describe('Most messages stored by one database write (group commit); a full batch is written at once.'),
+    MESSAGE_FLUSH_MS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(2)
+      .describe('How long a message waits for others to share its database write, in milliseconds (0: the next tick).'),
+    MESSAGE_QUEUE_MAX: positiveInt.default(20000)
+      .describe('Messages waiting to be stored before new sends are refused with UNAVAILABLE (protects memory when the database stalls).'),
     SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10).describe('On SIGTERM, how long in-flight requests may take before the process exits anyway.'),
     CALL_RING_TIMEOUT_SECONDS: positiveInt.default(30).describe('A call nobody answers within this many seconds ends as missed.'),
     CALL_RECONNECT_GRACE_SECONDS: positiveInt.default(10)

@@ -27,7 +27,19 @@ export function decodeFrame(message: ArrayBuffer, maxBytes: number): ClientFrame
   return { event, data, id: id as ClientFrame['id'] };
 }
 
+/**
+ * Data already serialised to JSON. A message is stringified once and the same text goes into the
+ * sender's `message_sent` and the room's `new_message`, instead of once per frame.
+ */
+export class EncodedJson {
+  constructor(readonly json: string) {}
+}
+
 /** Serialises a server frame; `id` is echoed only on replies. */
 export function encodeFrame(event: string, data: unknown, id?: string | number): string {
+  if (data instanceof EncodedJson) {
+    const head = `{"event":${JSON.stringify(event)},"data":${data.json}`;
+    return id === undefined ? `${head}}` : `${head},"id":${JSON.stringify(id)}}`;
+  }
   return id === undefined ? JSON.stringify({ event, data }) : JSON.stringify({ event, data, id });
 }

@@ -14,7 +14,7 @@ export interface HubOptions {
   config: Config;
   logger: Logger;
   authenticator: Authenticator;
-  /** Frames per second a connection may send (burst = 2×); default 20. */
+  /** Frames per second a connection may send (burst = 2×); default WS_EVENTS_PER_SECOND. */
   messagesPerSecond?: number;
 }
 
@@ -50,7 +50,7 @@ export class Hub implements RealtimePublisher {
     this.log = options.logger.child({ component: 'hub' });
     this.allowedOrigins = new Set(options.config.CORS_ORIGIN);
     this.maxFrame = options.config.WS_MAX_FRAME_BYTES;
-    this.ratePerSecond = options.messagesPerSecond ?? 20;
+    this.ratePerSecond = options.messagesPerSecond ?? options.config.WS_EVENTS_PER_SECOND;
     this.handlers.set('authenticate', this.authenticateHandler());
     this.app = uWS.App();
     this.app.ws<SocketData>('/ws', {
@@ -129,6 +129,15 @@ export class Hub implements RealtimePublisher {
     ws.send(encodeFrame(event, data, id), false);
   }
 
+  /** Stops every connection of a user from receiving `topic` (they left the room or were removed). */
+  unsubscribeUser(userId: string, topic: string): void {
+    const set = this.byUser.get(userId);
+    if (!set) return;
+    for (const ws of set) {
+      if (!ws.getUserData().closed) ws.unsubscribe(topic);
+    }
+  }
+
   /** Open connections of a user (each device has its own). */
   connectionsOf(userId: string): ReadonlySet<HubSocket> {
     return this.byUser.get(userId) ?? new Set();
@@ -189,7 +198,7 @@ export class Hub implements RealtimePublisher {
       if (aborted) return;
       const data: SocketData = {
         connId: this.nextConnId++, ip, principal, closed: false, authTimer: undefined,
-        rooms: undefined, tokens: this.ratePerSecond * 2, refilledAt: Date.now(), typingAt: undefined,
+        tokens: this.ratePerSecond * 2, refilledAt: Date.now(), typing: undefined,
       };
       res.cork(() => res.upgrade(data, key, protocol, extensions, context));
     };

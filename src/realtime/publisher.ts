@@ -12,6 +12,8 @@ export interface RealtimePublisher {
   connectionIds(userId: string): number[];
   /** Sends an event to one connection of a user; false when it is no longer open. */
   sendToConnection(userId: string, connId: number, event: string, data: unknown): boolean;
+  /** Stops every connection of the user from receiving `topic`. */
+  unsubscribeUser(userId: string, topic: string): void;
   disconnect(predicate: (socket: SocketData) => boolean, code: number, reason: string): number;
 }
 
@@ -21,6 +23,7 @@ export const offlinePublisher: RealtimePublisher = {
   isOnline: () => false,
   connectionIds: () => [],
   sendToConnection: () => false,
+  unsubscribeUser: () => undefined,
   disconnect: () => 0,
 };
 

@@ -10,13 +10,19 @@ export interface SocketData {
   principal: Principal | undefined;
   closed: boolean;
   authTimer: NodeJS.Timeout | undefined;
-  /** Room ids this connection joined with join_room (topics `room:<id>`). */
-  rooms: Set<string> | undefined;
   /** Token bucket for the per-connection message rate limit. */
   tokens: number;
   refilledAt: number;
-  /** Last user_typing relay per room, for throttling. */
-  typingAt: Map<string, number> | undefined;
+  /** user_typing relays per room, for throttling; allocated on the first typing event. */
+  typing: Map<string, TypingState> | undefined;
+}
+
+/** What the typing throttle remembers per room and connection; mutated in place. */
+export interface TypingState {
+  /** When a `true` was last relayed (ms). */
+  startedAt: number;
+  /** Whether the last relayed state was `true`, so one `false` may follow. */
+  active: boolean;
 }
 
 export type HubSocket = WebSocket<SocketData>;

@@ -35,6 +35,8 @@ const collections: Record<string, IndexDescription[]> = {
     { key: { roomId: 1, _id: -1 }, name: 'room_history' },
     { key: { roomId: 1, updatedAt: 1 }, name: 'room_changes' },
     { key: { senderId: 1, clientMsgId: 1 }, name: 'sender_client_msg_unique', unique: true },
+    // Who may download a file: the rooms where a message still shares it.
+    { key: { 'fileAttachment.fileId': 1 }, name: 'attachment' },
   ],
   files: [{ key: { ownerId: 1, createdAt: -1 }, name: 'owner' }],
   calls: [

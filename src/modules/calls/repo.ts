@@ -48,22 +48,3 @@ export class CallsRepo {
     return ringing.modifiedCount + active.modifiedCount;
   }
 }
-
-/**
- * Read-only view of the rooms module's `memberships` collection, for the one question calls ask
- * of rooms. It stands in until the rooms service exists; then that service implements
- * `RoomMembership` and this class goes.
- */
-export class MembershipsReader {
-  constructor(private readonly db: Db) {}
-
-  /** Whether every one of `userIds` is a member of the room. */
-  async areMembers(roomId: ObjectId, userIds: ObjectId[]): Promise<boolean> {
-    const found = await this.db
-      .collection<{ roomId: ObjectId; userId: ObjectId }>('memberships')
-      .find({ roomId, userId: { $in: userIds } }, { projection: { userId: 1 } })
-      .toArray();
-    const members = new Set(found.map((membership) => membership.userId.toHexString()));
-    return userIds.every((id) => members.has(id.toHexString()));
-  }
-}

@@ -10,7 +10,7 @@ import type { CallsRepo } from './repo.js';
 import type { CallUserInput, IceCandidate, ListCallsInput, SessionDescription } from './schemas.js';
 import type { CallDocument, CallEndReason, CallStatus, CallType } from './types.js';
 
-/** What calls need from rooms. The rooms service implements it; until then `MembershipsReader` does. */
+/** What calls need from rooms (RoomsService implements it). */
 export interface RoomMembership {
   /** Whether every one of `userIds` is a member of the room. */
   areMembers(roomId: ObjectId, userIds: ObjectId[]): Promise<boolean>;

@@ -152,6 +152,22 @@ export class UsersRepo {
     if (status === 'offline') set.lastSeen = now;
     return this.writes.run(id.toHexString(), () => this.users.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' }));
   }
+
+  /** Stores the same presence change for several users with one statement (connections coming and going in bulk). */
+  async setPresenceOf(ids: ObjectId[], status: PresenceStatus, customStatus?: string): Promise<void> {
+    if (ids.length === 0) return;
+    const now = new Date();
+    const set: Partial<UserDocument> = { status, updatedAt: now };
+    if (customStatus !== undefined) set.customStatus = customStatus;
+    if (status === 'offline') set.lastSeen = now;
+    await this.users.updateMany({ _id: { $in: ids } }, { $set: set });
+  }
+
+  /** Marks everyone offline: at start-up no connection is open, whatever a crash left behind. */
+  async resetPresence(): Promise<number> {
+    const result = await this.users.updateMany({ status: { $ne: 'offline' } }, { $set: { status: 'offline', lastSeen: new Date() } });
+    return result.modifiedCount;
+  }
 }
 
 /** The 409 for a taken username or e-mail, naming the field as the envelope's details. */

@@ -50,7 +50,14 @@ export interface PageRequest {
  * REST API, the admin API and `chatd admin` all call this one service.
  */
 export class UsersService {
+  private readonly blockListeners: (() => void)[] = [];
+
   constructor(private readonly deps: UsersServiceDeps) {}
+
+  /** Calls `listener` after every block or unblock, so cached answers to "may these two talk?" are dropped. */
+  onBlocksChanged(listener: () => void): void {
+    this.blockListeners.push(listener);
+  }
 
   /** Creates a user; a taken username or e-mail is a 409 naming the field. */
   async create(input: NewUser): Promise<UserDocument> {
@@ -125,6 +132,7 @@ export class UsersService {
     await this.get(targetId);
     const user = await this.deps.users.block(id, targetId);
     if (!user) throw new NotFound('User not found');
+    this.blockListeners.forEach((listener) => listener());
     return user;
   }
 
@@ -133,6 +141,7 @@ export class UsersService {
     if (id.equals(targetId)) throw new Invalid('You cannot unblock yourself', [{ path: 'userId', message: 'is your own id' }]);
     const user = await this.deps.users.unblock(id, targetId);
     if (!user) throw new NotFound('User not found');
+    this.blockListeners.forEach((listener) => listener());
     return user;
   }
 

@@ -1,0 +1,15 @@
+import type { ObjectId } from 'mongodb';
+
+/** An uploaded file as stored (docs/data-model.md); the bytes live at `$CHATD_DATA_DIR/uploads/<storedName>`. */
+export interface FileDocument {
+  _id: ObjectId;
+  ownerId: ObjectId;
+  /** The client's name for it, sanitised: shown and offered on download, never used as a path. */
+  fileName: string;
+  storedName: string;
+  /** From the file's magic bytes, not from the client. */
+  mimeType: string;
+  size: number;
+  sha256: string;
+  createdAt: Date;
+}

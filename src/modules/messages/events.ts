@@ -1,0 +1,70 @@
+import { EncodedJson } from '../../realtime/codec.js';
+import { roomTopic } from '../../realtime/publisher.js';
+import { handler, type HubModule } from '../../realtime/types.js';
+import { JoinRoomEvent } from '../rooms/schemas.js';
+import type { RoomsService } from '../rooms/service.js';
+import { presentMessage } from './presenter.js';
+import { EditMessageEvent, MessageRef, ReactionEvent, SendMessageSchema } from './schemas.js';
+import type { MessagesService } from './service.js';
+
+const HISTORY_LIMIT = 50;
+
+/** The hub's message events; each replies to the sender and the service broadcasts to the room. */
+export function messagesEvents(messages: MessagesService, rooms: RoomsService): HubModule {
+  return {
+    handlers: {
+      join_room: handler({
+        schema: JoinRoomEvent,
+        handle: async ({ ws, socket, principal }, { roomId, since }) => {
+          await rooms.requireMember(roomId, principal.userId);
+          if (socket.closed) return;
+          // Subscribed before reading: a message stored meanwhile arrives live if the replay misses it.
+          ws.subscribe(roomTopic(roomId));
+          const replay = await messages.replay(principal.userId, roomId, since, HISTORY_LIMIT);
+          return {
+            event: 'message_history',
+            data: {
+              roomId,
+              messages: replay.messages.map(presentMessage),
+              updated: replay.updated.map(presentMessage),
+              hasMore: replay.hasMore,
+              updatesTruncated: replay.updatesTruncated,
+            },
+          };
+        },
+      }),
+      send_message: handler({
+        schema: SendMessageSchema,
+        handle: async ({ principal }, data) => {
+          const result = await messages.send(principal.userId, data);
+          // The broadcast's JSON is reused, so the message is serialised once for both frames.
+          const json = result.json ?? JSON.stringify(presentMessage(result.doc));
+          return { event: 'message_sent', data: new EncodedJson(`{"message":${json},"duplicate":${!result.created}}`) };
+        },
+      }),
+      mark_message_read: handler({
+        schema: MessageRef,
+        handle: async ({ principal }, messageId) => ({ event: 'message_read', data: await messages.markRead(principal.userId, messageId) }),
+      }),
+      add_reaction: handler({
+        schema: ReactionEvent,
+        handle: async ({ principal }, { messageId, emoji }) => ({ event: 'reaction_added', data: await messages.react(principal.userId, messageId, emoji, true) }),
+      }),
+      remove_reaction: handler({
+        schema: ReactionEvent,
+        handle: async ({ principal }, { messageId, emoji }) => ({ event: 'reaction_removed', data: await messages.react(principal.userId, messageId, emoji, false) }),
+      }),
+      edit_message: handler({
+        schema: EditMessageEvent,
+        handle: async ({ principal }, { messageId, content }) => ({
+          event: 'message_edited',
+          data: { message: presentMessage(await messages.edit(principal.userId, messageId, content)) },
+        }),
+      }),
+      delete_message: handler({
+        schema: MessageRef,
+        handle: async ({ principal }, messageId) => ({ event: 'message_deleted', data: { message: presentMessage(await messages.delete(principal.userId, messageId)) } }),
+      }),
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import { MongoBulkWriteError, type Collection, type Db, type Filter, type ObjectId } from 'mongodb';
+import type { MessageDocument, Reaction } from './types.js';
+
+/** How an ordered batch insert ended: the first `stored` documents are in, then maybe one failed. */
+export interface BatchInsertResult {
+  stored: number;
+  failed?: { index: number; duplicate: boolean; message: string };
+}
+
+/** The `messages` collection. */
+export class MessagesRepo {
+  private readonly messages: Collection<MessageDocument>;
+
+  constructor(db: Db) {
+    this.messages = db.collection<MessageDocument>('messages');
+  }
+
+  /**
+   * Inserts in order and stops at the first failing document, so what is stored is always a
+   * prefix of the batch and ids become visible in order. Journaled: an acknowledged message
+   * survives a crash of the database too. Errors other than a document's write error (the
+   * connection dropped, the server went away) are thrown: whether the batch landed is unknown.
+   */
+  async insertOrdered(docs: MessageDocument[]): Promise<BatchInsertResult> {
+    try {
+      await this.messages.insertMany(docs, { ordered: true, writeConcern: { w: 'majority', j: true } });
+      return { stored: docs.length };
+    } catch (error) {
+      const first = error instanceof MongoBulkWriteError ? [error.writeErrors].flat()[0] : undefined;
+      if (!first) throw error;
+      return { stored: first.index, failed: { index: first.index, duplicate: first.code === 11000, message: first.errmsg ?? 'write error' } };
+    }
+  }
+
+  /** Messages by their sender's idempotency keys. */
+  findByClientIds(keys: { senderId: ObjectId; clientMsgId: string }[]): Promise<MessageDocument[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.messages.find({ $or: keys.map(({ senderId, clientMsgId }) => ({ senderId, clientMsgId })) }).toArray();
+  }
+
+  /** Which of these ids are stored, as hex. */
+  async existingIds(ids: ObjectId[]): Promise<Set<string>> {
+    const rows = await this.messages.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray();
+    return new Set(rows.map((row) => row._id.toHexString()));
+  }
+
+  /** One message by id, or null. */
+  findById(id: ObjectId): Promise<MessageDocument | null> {
+    return this.messages.findOne({ _id: id });
+  }
+
+  /** A page of a room's history, newest first: before a message id, or by offset (index room_history). */
+  page(roomId: ObjectId, options: { before?: ObjectId; skip: number; limit: number }): Promise<MessageDocument[]> {
+    const filter: Filter<MessageDocument> = options.before ? { roomId, _id: { $lt: options.before } } : { roomId };
+    return this.messages.find(filter).sort({ _id: -1 }).skip(options.skip).limit(options.limit).toArray();
+  }
+
+  /** Messages after an id, oldest first. */
+  after(roomId: ObjectId, after: ObjectId, limit: number): Promise<MessageDocument[]> {
+    return this.messages.find({ roomId, _id: { $gt: after } }).sort({ _id: 1 }).limit(limit).toArray();
+  }
+
+  /** Messages up to `upTo` that changed (read, reacted, edited, deleted) at or after `since`, oldest change first (index room_changes). */
+  changedSince(roomId: ObjectId, upTo: ObjectId, since: Date, limit: number): Promise<MessageDocument[]> {
+    return this.messages.find({ roomId, updatedAt: { $gte: since }, _id: { $lte: upTo } }).sort({ updatedAt: 1, _id: 1 }).limit(limit).toArray();
+  }
+
+  /** The newest message of a room, or null. */
+  latestIn(roomId: ObjectId): Promise<MessageDocument | null> {
+    return this.messages.findOne({ roomId }, { sort: { _id: -1 } });
+  }
+
+  /** The newest message id anywhere, or null. */
+  async newestId(): Promise<ObjectId | null> {
+    const newest = await this.messages.findOne({}, { sort: { _id: -1 }, projection: { _id: 1 } });
+    return newest?._id ?? null;
+  }
+
+  /** Messages of others after the reader's marker that are not deleted, counted up to `cap`. */
+  countUnread(roomId: ObjectId, after: ObjectId | null, readerId: ObjectId, cap: number): Promise<number> {
+    const filter: Filter<MessageDocument> = { roomId, senderId: { $ne: readerId }, isDeleted: false };
+    if (after) filter._id = { $gt: after };
+    return this.messages.countDocuments(filter, { limit: cap });
+  }
+
+  /** Adds a read receipt unless the user already has one; true when it was added. */
+  async addReceipt(id: ObjectId, userId: ObjectId, at: Date): Promise<boolean> {
+    const result = await this.messages.updateOne({ _id: id, 'readBy.userId': { $ne: userId } }, { $push: { readBy: { userId, readAt: at } }, $set: { updatedAt: at } });
+    return result.modifiedCount === 1;
+  }
+
+  /** Replaces the reactions if they are still `expected` (compare and swap); the updated message, or null when they changed meanwhile. */
+  replaceReactions(id: ObjectId, expected: Reaction[], next: Reaction[], at: Date): Promise<MessageDocument | null> {
+    return this.messages.findOneAndUpdate({ _id: id, isDeleted: false, reactions: expected }, { $set: { reactions: next, updatedAt: at } }, { returnDocument: 'after' });
+  }
+
+  /** Replaces the content if it is still `expected`, keeping the old one in editHistory; null when it changed meanwhile or is deleted. */
+  edit(id: ObjectId, expected: string, content: string, at: Date): Promise<MessageDocument | null> {
+    return this.messages.findOneAndUpdate(
+      { _id: id, isDeleted: false, content: expected },
+      { $set: { content, editedAt: at, updatedAt: at }, $push: { editHistory: { content: expected, editedAt: at } } },
+      { returnDocument: 'after' },
+    );
+  }
+
+  /** Marks a message deleted; null when it already was. */
+  softDelete(id: ObjectId, at: Date): Promise<MessageDocument | null> {
+    return this.messages.findOneAndUpdate({ _id: id, isDeleted: false }, { $set: { isDeleted: true, deletedAt: at, updatedAt: at } }, { returnDocument: 'after' });
+  }
+
+  /** Rooms where a message that is not deleted shares the file (index attachment). */
+  async roomsSharing(fileId: ObjectId): Promise<ObjectId[]> {
+    const rows = await this.messages.find({ 'fileAttachment.fileId': fileId, isDeleted: false }, { projection: { _id: 0, roomId: 1 } }).toArray();
+    return rows.map((row) => row.roomId);
+  }
+}

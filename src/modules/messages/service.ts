@@ -1,0 +1,284 @@
+import { ObjectId } from 'mongodb';
+import { Conflict, Forbidden, Invalid, NotFound } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { EncodedJson } from '../../realtime/codec.js';
+import { roomTopic, type RealtimePublisher } from '../../realtime/publisher.js';
+import type { FilesService } from '../files/service.js';
+import type { RoomsService } from '../rooms/service.js';
+import { MonotonicIds } from './ids.js';
+import { presentMessage, presentReactions } from './presenter.js';
+import type { MessagesRepo } from './repo.js';
+import type { HistoryInput, SendMessageInput } from './schemas.js';
+import type { FileAttachment, MessageDocument, MessageType, Reaction } from './types.js';
+import { MessageWriter, type WriteResult } from './writer.js';
+
+export interface MessagesServiceDeps {
+  repo: MessagesRepo;
+  rooms: RoomsService;
+  files: FilesService;
+  realtime: RealtimePublisher;
+  logger: Logger;
+  batchMax: number;
+  flushMs: number;
+  queueMax: number;
+}
+
+/** What join_room and `GET /api/messages?after=` answer: what came after a message, and what changed up to it. */
+export interface Changes {
+  /** Messages after the cursor, oldest first. */
+  messages: MessageDocument[];
+  /** Messages up to the cursor that were read, reacted to, edited or deleted since it was sent. */
+  updated: MessageDocument[];
+  hasMore: boolean;
+  /** More older messages changed than `updated` holds: reload the history instead. */
+  updatesTruncated: boolean;
+}
+
+const MAX_DISTINCT_EMOJI = 20;
+const MAX_UPDATES = 500;
+const UNREAD_CAP = 1000;
+/** Attempts at a compare-and-swap (reactions, edits) before telling the client to try again. */
+const CAS_ATTEMPTS = 10;
+
+function typeOfAttachment(mimeType: string): MessageType {
+  if (mimeType.startsWith('image/')) return 'image';
+  if (mimeType.startsWith('video/')) return 'video';
+  if (mimeType.startsWith('audio/')) return 'voice';
+  return 'file';
+}
+
+/** Messages: the one path both transports send through, history, receipts, reactions, edits and deletes. */
+export class MessagesService {
+  private readonly repo: MessagesRepo;
+  private readonly rooms: RoomsService;
+  private readonly files: FilesService;
+  private readonly realtime: RealtimePublisher;
+  private readonly log: Logger;
+  private readonly writer: MessageWriter;
+  private readonly ids = new MonotonicIds();
+  private seeded: Promise<void> | undefined;
+  private ready = false;
+
+  constructor(deps: MessagesServiceDeps) {
+    this.repo = deps.repo;
+    this.rooms = deps.rooms;
+    this.files = deps.files;
+    this.realtime = deps.realtime;
+    this.log = deps.logger.child({ component: 'messages' });
+    this.writer = new MessageWriter({
+      repo: deps.repo,
+      logger: deps.logger,
+      batchMax: deps.batchMax,
+      flushMs: deps.flushMs,
+      queueMax: deps.queueMax,
+      onStored: (doc) => this.stored(doc),
+    });
+  }
+
+  /** Reads the newest stored id so that new ids sort after it; sends wait for this once. */
+  start(): Promise<void> {
+    this.seeded ??= this.repo.newestId().then(
+      (id) => {
+        this.ids.seed(id);
+        this.ready = true;
+      },
+      (error: unknown) => {
+        this.seeded = undefined;
+        throw error;
+      },
+    );
+    return this.seeded;
+  }
+
+  /**
+   * Sends a message: members only, stored durably before this resolves. A retry with the same
+   * clientMsgId resolves to the stored message (`created: false`) and stores nothing.
+   */
+  async send(userId: string, input: SendMessageInput): Promise<WriteResult> {
+    const entry = this.rooms.peek(input.roomId) ?? (await this.rooms.load(input.roomId));
+    if (!entry.members.has(userId)) throw new Forbidden('You are not a member of this room');
+    if (entry.pair) await this.rooms.assertMayPost(entry);
+    if (!this.ready) await this.start();
+    let attachment: FileAttachment | undefined;
+    let messageType: MessageType = input.messageType ?? 'text';
+    if (input.fileAttachment) {
+      attachment = await this.files.attachmentFor(input.fileAttachment.fileId, userId);
+      messageType = input.messageType ?? typeOfAttachment(attachment.mimeType);
+    } else if (messageType !== 'text') {
+      throw new Invalid(`A ${messageType} message needs a fileAttachment`, [{ path: 'fileAttachment', message: 'required' }]);
+    }
+    const _id = this.ids.next();
+    const now = new Date();
+    const doc: MessageDocument = {
+      _id,
+      roomId: entry.id,
+      senderId: new ObjectId(userId),
+      content: input.content,
+      messageType,
+      encrypted: input.encrypted,
+      readBy: [],
+      reactions: [],
+      editHistory: [],
+      isDeleted: false,
+      clientMsgId: input.clientMsgId ?? _id.toHexString(),
+      createdAt: now,
+      updatedAt: now,
+    };
+    if (attachment) doc.fileAttachment = attachment;
+    const result = await this.writer.write(doc, userId);
+    if (!result.created && !result.doc.roomId.equals(entry.id)) throw new Conflict('This clientMsgId was already used for a message in another room');
+    return result;
+  }
+
+  /** Stores everything accepted (at shutdown, after the transports stopped). */
+  drain(timeoutMs: number): Promise<void> {
+    return this.writer.drain(timeoutMs);
+  }
+
+  /** A page of history, newest first (`page` or `before`), or what came after a message (`after`). */
+  async history(userId: string, query: HistoryInput): Promise<{ messages: MessageDocument[]; page: number; hasMore: boolean; updated?: MessageDocument[]; updatesTruncated?: boolean }> {
+    const { entry } = await this.rooms.requireMember(query.roomId, userId);
+    if (query.after) {
+      const changes = await this.changesSince(entry.id, new ObjectId(query.after), query.limit);
+      return { ...changes, page: 1 };
+    }
+    const rows = await this.repo.page(entry.id, {
+      before: query.before ? new ObjectId(query.before) : undefined,
+      skip: (query.page - 1) * query.limit,
+      limit: query.limit + 1,
+    });
+    return { messages: rows.slice(0, query.limit), page: query.page, hasMore: rows.length > query.limit };
+  }
+
+  /** For join_room: the latest messages oldest first, or everything since a message the client has. */
+  async replay(userId: string, roomId: string, since: string | undefined, limit: number): Promise<Changes> {
+    const { entry } = await this.rooms.requireMember(roomId, userId);
+    if (since) return this.changesSince(entry.id, new ObjectId(since), limit);
+    const rows = await this.repo.page(entry.id, { skip: 0, limit: limit + 1 });
+    return { messages: rows.slice(0, limit).reverse(), updated: [], hasMore: rows.length > limit, updatesTruncated: false };
+  }
+
+  /** Marks a message read by the user: one receipt per user, and the user's read marker moves forward. */
+  async markRead(userId: string, messageId: string) {
+    const message = await this.accessible(messageId, userId);
+    const me = new ObjectId(userId);
+    const readAt = new Date();
+    const added = message.senderId.equals(me) ? false : await this.repo.addReceipt(message._id, me, readAt);
+    await this.rooms.advanceReadMarker(message.roomId, me, message._id, readAt);
+    const receipt = { messageId, roomId: message.roomId.toHexString(), userId, readAt };
+    if (added) this.realtime.publish(roomTopic(receipt.roomId), 'message_read', receipt);
+    return receipt;
+  }
+
+  /** Adds or removes the user's reaction: one per user and emoji, at most 20 different emoji per message. */
+  async react(userId: string, messageId: string, emoji: string, add: boolean) {
+    const me = new ObjectId(userId);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
+      const message = await this.accessible(messageId, userId);
+      if (message.isDeleted) throw new NotFound('This message was deleted');
+      const current = message.reactions;
+      const mine = current.findIndex((r) => r.emoji === emoji && r.userId.equals(me));
+      if ((mine >= 0) === add) return this.reactionEvent(message, userId, emoji, false);
+      let next: Reaction[];
+      if (add) {
+        const distinct = new Set(current.map((r) => r.emoji));
+        if (!distinct.has(emoji) && distinct.size >= MAX_DISTINCT_EMOJI) throw new Conflict(`A message has at most ${MAX_DISTINCT_EMOJI} different reactions`);
+        next = [...current, { emoji, userId: me, createdAt: new Date() }];
+      } else {
+        next = current.filter((_, index) => index !== mine);
+      }
+      const updated = await this.repo.replaceReactions(message._id, current, next, new Date());
+      if (updated) return this.reactionEvent(updated, userId, emoji, true, add ? 'reaction_added' : 'reaction_removed');
+    }
+    throw new Conflict('The reactions changed too often at once; try again');
+  }
+
+  /** Edits a message: its author only; the previous content goes to editHistory. */
+  async edit(userId: string, messageId: string, content: string): Promise<MessageDocument> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
+      const message = await this.accessible(messageId, userId);
+      if (message.senderId.toHexString() !== userId) throw new Forbidden('Only the author edits a message');
+      if (message.isDeleted) throw new NotFound('This message was deleted');
+      if (message.content === content) return message;
+      const updated = await this.repo.edit(message._id, message.content, content, new Date());
+      if (updated) {
+        this.realtime.publish(roomTopic(updated.roomId.toHexString()), 'message_edited', { message: presentMessage(updated) });
+        return updated;
+      }
+    }
+    throw new Conflict('The message changed too often at once; try again');
+  }
+
+  /** Deletes a message (softly): its author, or an owner or admin of the room. A file it carried goes too unless shared elsewhere. */
+  async delete(userId: string, messageId: string): Promise<MessageDocument> {
+    const message = await this.accessible(messageId, userId);
+    if (message.senderId.toHexString() !== userId) {
+      const role = (this.rooms.peek(message.roomId.toHexString()) ?? (await this.rooms.load(message.roomId.toHexString()))).members.get(userId);
+      if (role !== 'owner' && role !== 'admin') throw new Forbidden('Only the author, the owner or an admin deletes a message');
+    }
+    if (message.isDeleted) return message;
+    const deleted = await this.repo.softDelete(message._id, new Date());
+    if (!deleted) return (await this.repo.findById(message._id)) ?? message;
+    this.realtime.publish(roomTopic(deleted.roomId.toHexString()), 'message_deleted', { message: presentMessage(deleted) });
+    if (deleted.fileAttachment) {
+      await this.files.releaseIfUnshared(deleted.fileAttachment.fileId).catch((error: unknown) => this.log.error({ err: error, messageId }, 'could not release the file of a deleted message'));
+    }
+    return deleted;
+  }
+
+  /** Room list summaries: each room's last message and the user's unread count (up to 1000). */
+  async summarize(userId: ObjectId, memberships: { roomId: ObjectId; lastReadMessageId: ObjectId | null }[]) {
+    const summaries = new Map<string, { lastMessage: object | null; unreadCount: number }>();
+    await Promise.all(
+      memberships.map(async ({ roomId, lastReadMessageId }) => {
+        const [last, unreadCount] = await Promise.all([this.repo.latestIn(roomId), this.repo.countUnread(roomId, lastReadMessageId, userId, UNREAD_CAP)]);
+        summaries.set(roomId.toHexString(), { lastMessage: last ? presentMessage(last) : null, unreadCount });
+      }),
+    );
+    return summaries;
+  }
+
+  /** Rooms where a message that is not deleted carries the file. */
+  roomsSharing(fileId: ObjectId): Promise<ObjectId[]> {
+    return this.repo.roomsSharing(fileId);
+  }
+
+  /** Broadcasts a freshly stored message once, serialised once; the JSON is reused for the sender's acknowledgement. */
+  private stored(doc: MessageDocument): string {
+    const json = JSON.stringify(presentMessage(doc));
+    const roomId = doc.roomId.toHexString();
+    this.realtime.publish(roomTopic(roomId), 'new_message', new EncodedJson(`{"message":${json}}`));
+    this.rooms.noteActivity(roomId);
+    return json;
+  }
+
+  private async changesSince(roomId: ObjectId, since: ObjectId, limit: number): Promise<Changes> {
+    const [after, changed] = await Promise.all([
+      this.repo.after(roomId, since, limit + 1),
+      // Changes are stamped by this server's clock; the cursor's second is the conservative start.
+      this.repo.changedSince(roomId, since, since.getTimestamp(), MAX_UPDATES + 1),
+    ]);
+    return {
+      messages: after.slice(0, limit),
+      updated: changed.slice(0, MAX_UPDATES),
+      hasMore: after.length > limit,
+      updatesTruncated: changed.length > MAX_UPDATES,
+    };
+  }
+
+  /** The message if the user is a member of its room; a message that does not exist answers the same as one in a room they are not in. */
+  private async accessible(messageId: string, userId: string): Promise<MessageDocument> {
+    const message = await this.repo.findById(new ObjectId(messageId));
+    if (!message) throw new Forbidden('No such message in your rooms');
+    const roomId = message.roomId.toHexString();
+    const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
+    if (!entry.members.has(userId)) throw new Forbidden('No such message in your rooms');
+    return message;
+  }
+
+  private reactionEvent(message: MessageDocument, userId: string, emoji: string, changed: boolean, event?: 'reaction_added' | 'reaction_removed') {
+    const data = { messageId: message._id.toHexString(), roomId: message.roomId.toHexString(), userId, emoji, reactions: presentReactions(message.reactions), changed };
+    if (changed && event) this.realtime.publish(roomTopic(data.roomId), event, data);
+    return data;
+  }
+}

@@ -1,0 +1,228 @@
+import { Unavailable } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { MessagesRepo } from './repo.js';
+import type { MessageDocument } from './types.js';
+
+export interface WriteResult {
+  /** The stored message: the new one, or the one a retry with the same clientMsgId found. */
+  doc: MessageDocument;
+  /** False when the clientMsgId had already been used. */
+  created: boolean;
+  /** The message serialised by `onStored` for its broadcast, reusable in the sender's acknowledgement. */
+  json: string | undefined;
+}
+
+export interface MessageWriterOptions {
+  repo: MessagesRepo;
+  logger: Logger;
+  /** Largest batch one insert carries. */
+  batchMax: number;
+  /** How long the first message of a batch waits for company (ms; 0 = next tick). */
+  flushMs: number;
+  /** Messages accepted but not yet stored before new ones are refused. */
+  queueMax: number;
+  /** Runs for every stored message in id order, after the batch is durable and before anyone is answered; returns its JSON. */
+  onStored(doc: MessageDocument): string;
+}
+
+interface Entry {
+  doc: MessageDocument;
+  sender: string;
+  resolve(result: WriteResult): void;
+  reject(error: unknown): void;
+  promise: Promise<WriteResult>;
+}
+
+type Outcome = WriteResult | 'duplicate' | Error;
+
+/** Consecutive failed attempts (about 30 s with the backoff) before a batch's senders are told to retry. */
+const MAX_FAILURES = 20;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Group commit for messages. Sends wait in a bounded queue; one insert at a time stores a batch
+ * (the first message waits at most `flushMs`, a full batch goes at once, and whatever arrived
+ * during an insert goes right after it). A sender is answered only once its batch is durable.
+ *
+ * Only one batch is in flight and inserts are ordered, so messages become visible in id order:
+ * a client that saw message N can never later find an older message N-1 appearing behind its
+ * `since` cursor. A batch whose outcome is unknown (the connection failed mid-insert) is retried
+ * with the same ids after checking which of them landed; it holds back later batches until it
+ * succeeds, or until the shutdown deadline passes and its senders are told UNAVAILABLE.
+ */
+export class MessageWriter {
+  private queue: Entry[] = [];
+  /** Messages accepted and not yet answered, by sender and clientMsgId: a retry joins the original. */
+  private readonly pending = new Map<string, Map<string, Entry>>();
+  private inFlight = 0;
+  private flushing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private deadline: number | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private readonly log: Logger;
+
+  constructor(private readonly options: MessageWriterOptions) {
+    this.log = options.logger.child({ component: 'message-writer' });
+  }
+
+  /** Resolves once the message (or the one already stored under its clientMsgId) is durable. */
+  write(doc: MessageDocument, sender: string): Promise<WriteResult> {
+    const original = this.pending.get(sender)?.get(doc.clientMsgId);
+    if (original) return original.promise.then((result) => ({ doc: result.doc, created: false, json: result.json }));
+    if (this.closed) return Promise.reject(new Unavailable('The server is shutting down; send again after reconnecting'));
+    if (this.queue.length + this.inFlight >= this.options.queueMax) {
+      return Promise.reject(new Unavailable('Too many messages are waiting to be stored; try again shortly'));
+    }
+    let resolve!: Entry['resolve'];
+    let reject!: Entry['reject'];
+    const promise = new Promise<WriteResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const entry: Entry = { doc, sender, resolve, reject, promise };
+    this.queue.push(entry);
+    let bySender = this.pending.get(sender);
+    if (!bySender) this.pending.set(sender, (bySender = new Map()));
+    bySender.set(doc.clientMsgId, entry);
+    this.schedule();
+    return promise;
+  }
+
+  /** Messages accepted and not yet stored. */
+  get backlog(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  /** Refuses new messages and stores everything accepted; gives up retrying a failing database after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.closed = true;
+    this.deadline = Date.now() + timeoutMs;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.flushing && this.queue.length > 0) void this.flush();
+    if (this.flushing || this.queue.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.flushing) return;
+    if (this.queue.length >= this.options.batchMax) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), this.options.flushMs);
+    }
+  }
+
+  private async flush(): Promise<void> {
+    this.timer = undefined;
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.length <= this.options.batchMax ? this.queue : this.queue.slice(0, this.options.batchMax);
+        this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+        this.inFlight = batch.length;
+        await this.store(batch);
+        this.inFlight = 0;
+      }
+    } finally {
+      this.flushing = false;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  private async store(batch: Entry[]): Promise<void> {
+    const outcomes: Outcome[] = new Array(batch.length);
+    let offset = 0;
+    let uncertain = false;
+    let delay = 50;
+    let failures = 0;
+    while (offset < batch.length) {
+      try {
+        if (uncertain) {
+          // The last attempt may have stored a prefix of what remained before failing.
+          const landed = await this.options.repo.existingIds(batch.slice(offset).map((entry) => entry.doc._id));
+          while (offset < batch.length && landed.has(batch[offset]!.doc._id.toHexString())) {
+            outcomes[offset] = { doc: batch[offset]!.doc, created: true, json: undefined };
+            offset += 1;
+          }
+          uncertain = false;
+          if (offset === batch.length) break;
+        }
+        const result = await this.options.repo.insertOrdered(offset === 0 ? batch.map((entry) => entry.doc) : batch.slice(offset).map((entry) => entry.doc));
+        for (let i = 0; i < result.stored; i += 1) outcomes[offset + i] = { doc: batch[offset + i]!.doc, created: true, json: undefined };
+        offset += result.stored;
+        if (result.failed) {
+          outcomes[offset] = result.failed.duplicate ? 'duplicate' : new Error(`message could not be stored: ${result.failed.message}`);
+          offset += 1;
+        }
+        delay = 50;
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        if ((this.deadline !== undefined && Date.now() > this.deadline) || failures >= MAX_FAILURES) {
+          // Not acknowledged, so not promised: the senders retry with the same clientMsgId and
+          // get whichever of these did land.
+          this.log.error({ err: error, unconfirmed: batch.length - offset }, 'giving up storing a batch of messages; their senders were not acknowledged');
+          for (; offset < batch.length; offset += 1) outcomes[offset] = new Unavailable('The message could not be stored; send it again');
+          break;
+        }
+        this.log.warn({ err: error, retryInMs: delay, waiting: batch.length - offset }, 'storing messages failed; retrying the same batch');
+        uncertain = true;
+        await sleep(delay);
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+    await this.resolveDuplicates(batch, outcomes);
+    this.settle(batch, outcomes);
+  }
+
+  /** A duplicate is a retry of a message stored earlier under the same clientMsgId: answer with that one. */
+  private async resolveDuplicates(batch: Entry[], outcomes: Outcome[]): Promise<void> {
+    const indexes: number[] = [];
+    for (let i = 0; i < outcomes.length; i += 1) if (outcomes[i] === 'duplicate') indexes.push(i);
+    if (indexes.length === 0) return;
+    try {
+      const found = await this.options.repo.findByClientIds(indexes.map((i) => ({ senderId: batch[i]!.doc.senderId, clientMsgId: batch[i]!.doc.clientMsgId })));
+      for (const i of indexes) {
+        const { doc } = batch[i]!;
+        const stored = found.find((m) => m.senderId.equals(doc.senderId) && m.clientMsgId === doc.clientMsgId);
+        outcomes[i] = stored
+          ? { doc: stored, created: stored._id.equals(doc._id), json: undefined }
+          : new Error(`duplicate key for message ${doc._id.toHexString()} without a stored original`);
+      }
+    } catch (error) {
+      for (const i of indexes) outcomes[i] = new Unavailable('The message could not be confirmed; send it again with the same clientMsgId');
+      this.log.warn({ err: error }, 'could not look up the originals of retried messages');
+    }
+  }
+
+  private settle(batch: Entry[], outcomes: Outcome[]): void {
+    for (let i = 0; i < batch.length; i += 1) {
+      const outcome = outcomes[i]!;
+      if (typeof outcome === 'object' && !(outcome instanceof Error) && outcome.created) {
+        try {
+          outcome.json = this.options.onStored(outcome.doc);
+        } catch (error) {
+          this.log.error({ err: error }, 'broadcasting a stored message failed');
+        }
+      }
+    }
+    for (let i = 0; i < batch.length; i += 1) {
+      const entry = batch[i]!;
+      const outcome = outcomes[i]!;
+      const bySender = this.pending.get(entry.sender);
+      if (bySender?.get(entry.doc.clientMsgId) === entry) {
+        bySender.delete(entry.doc.clientMsgId);
+        if (bySender.size === 0) this.pending.delete(entry.sender);
+      }
+      if (outcome instanceof Error) entry.reject(outcome);
+      else entry.resolve(outcome as WriteResult);
+    }
+  }
+}

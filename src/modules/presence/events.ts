@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { handler, type HubModule } from '../../realtime/types.js';
+import type { PresenceService } from './service.js';
+
+const SetStatusEvent = z.strictObject({
+  status: z.enum(['online', 'away', 'dnd', 'offline']),
+  customStatus: z.string().trim().max(100, 'customStatus must be at most 100 characters').optional(),
+});
+
+/** set_status, and presence following the connections of each user. */
+export function presenceEvents(presence: PresenceService): HubModule {
+  return {
+    handlers: {
+      set_status: handler({
+        schema: SetStatusEvent,
+        handle: async ({ principal }, { status, customStatus }) => ({ event: 'status_updated', data: await presence.setStatus(principal.userId, status, customStatus) }),
+      }),
+    },
+    onAuthenticated: (_ws, socket) => presence.connected(socket.principal!.userId),
+    onClose: (socket) => {
+      if (socket.principal) presence.disconnected(socket.principal.userId);
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import { ObjectId } from 'mongodb';
+import { BatchLoader } from './batch-loader.js';
+import type { MembershipsRepo } from './membership-repo.js';
+import type { RoomsRepo } from './repo.js';
+import type { MemberRole, RoomType } from './types.js';
+
+/** What the cache knows of one room. */
+export interface RoomEntry {
+  readonly id: ObjectId;
+  /** null when the room does not exist (cached too, so probes cost no query). */
+  readonly type: RoomType | null;
+  readonly members: Map<string, MemberRole>;
+  /** For direct rooms, the two users; sends check that neither blocked the other. */
+  readonly pair: readonly [string, string] | undefined;
+  /** When the block check last ran (ms) and under which block epoch, and its answer. */
+  blockCheckedAt: number;
+  blockEpoch: number;
+  blocked: boolean;
+}
+
+/**
+ * Who is in which room, kept in process so that sending a message, typing or reacting asks no
+ * database question once a room is loaded. Every membership write in chatd goes through
+ * RoomsService, which updates this cache after the write succeeds; one `chatd serve` owns a
+ * database, so nothing else changes memberships behind its back.
+ *
+ * Rooms are loaded whole the first time they are needed (rooms asked for together share one
+ * query) and evicted in load order when the total number of cached memberships passes
+ * `maxEntries`. The rooms of each online user are kept too, for presence broadcasts; they are
+ * dropped when the user goes offline.
+ */
+export class MembershipCache {
+  private readonly rooms = new Map<string, RoomEntry>();
+  private readonly userRooms = new Map<string, Set<string>>();
+  private readonly roomLoader: BatchLoader<RoomEntry>;
+  private readonly userLoader: BatchLoader<Set<string>>;
+  private entries = 0;
+
+  constructor(
+    private readonly roomsRepo: RoomsRepo,
+    private readonly repo: MembershipsRepo,
+    private readonly maxEntries = 1_000_000,
+  ) {
+    this.roomLoader = new BatchLoader((ids) => this.fetchRooms(ids), (id, entry) => this.store(id, entry));
+    this.userLoader = new BatchLoader((ids) => this.fetchUsers(ids), (id, rooms) => this.userRooms.set(id, rooms));
+  }
+
+  /** The room if it is cached; callers fall back to `load`. */
+  peek(roomId: string): RoomEntry | undefined {
+    return this.rooms.get(roomId);
+  }
+
+  /** The room and its members, from the cache or loaded into it. */
+  load(roomId: string): Promise<RoomEntry> {
+    const cached = this.rooms.get(roomId);
+    return cached ? Promise.resolve(cached) : this.roomLoader.load(roomId);
+  }
+
+  /** The rooms of a user, kept until `forgetUser`. */
+  roomsOf(userId: string): Promise<ReadonlySet<string>> {
+    const cached = this.userRooms.get(userId);
+    return cached ? Promise.resolve(cached) : this.userLoader.load(userId);
+  }
+
+  /** Drops a user's room list (they went offline). */
+  forgetUser(userId: string): void {
+    this.userRooms.delete(userId);
+  }
+
+  /** Records a membership that was just written (join, add, role change). */
+  set(roomId: string, userId: string, role: MemberRole): void {
+    const members = this.rooms.get(roomId)?.members;
+    if (members) {
+      if (!members.has(userId)) this.entries += 1;
+      members.set(userId, role);
+    }
+    this.userRooms.get(userId)?.add(roomId);
+    this.roomLoader.invalidate(roomId);
+    this.userLoader.invalidate(userId);
+  }
+
+  /** Records a membership that was just removed. */
+  delete(roomId: string, userId: string): void {
+    if (this.rooms.get(roomId)?.members.delete(userId)) this.entries -= 1;
+    this.userRooms.get(userId)?.delete(roomId);
+    this.roomLoader.invalidate(roomId);
+    this.userLoader.invalidate(userId);
+  }
+
+  private async fetchRooms(roomIds: string[]): Promise<Map<string, RoomEntry>> {
+    const ids = roomIds.map((id) => new ObjectId(id));
+    const [rooms, rows] = await Promise.all([this.roomsRepo.kinds(ids), this.repo.rolesInRooms(ids)]);
+    const entries = new Map<string, RoomEntry>();
+    for (const [i, roomId] of roomIds.entries()) {
+      entries.set(roomId, { id: ids[i]!, type: null, members: new Map(), pair: undefined, blockCheckedAt: 0, blockEpoch: 0, blocked: false });
+    }
+    for (const room of rooms) {
+      const id = room._id.toHexString();
+      const pair = room.type === 'direct' ? (room.directKey.split(':') as [string, string]) : undefined;
+      entries.set(id, { ...entries.get(id)!, type: room.type, pair });
+    }
+    for (const row of rows) entries.get(row.roomId.toHexString())?.members.set(row.userId.toHexString(), row.role);
+    return entries;
+  }
+
+  private async fetchUsers(userIds: string[]): Promise<Map<string, Set<string>>> {
+    const rows = await this.repo.roomsOfUsers(userIds.map((id) => new ObjectId(id)));
+    const rooms = new Map(userIds.map((id) => [id, new Set<string>()]));
+    for (const row of rows) rooms.get(row.userId.toHexString())?.add(row.roomId.toHexString());
+    return rooms;
+  }
+
+  private store(roomId: string, entry: RoomEntry): void {
+    // Each room counts one entry beyond its members, so probing random room ids (empty rooms)
+    // cannot grow the cache without bound either.
+    const size = entry.members.size + 1;
+    for (const [oldest, evicted] of this.rooms) {
+      if (this.entries + size <= this.maxEntries) break;
+      this.rooms.delete(oldest);
+      this.entries -= evicted.members.size + 1;
+    }
+    this.rooms.set(roomId, entry);
+    this.entries += size;
+  }
+}

@@ -1,0 +1,81 @@
+import type { Collection, Db, ObjectId } from 'mongodb';
+import { isDuplicateKey } from '../../db/errors.js';
+import { Conflict } from '../../errors.js';
+import type { RoomDocument } from './types.js';
+
+/** The `rooms` collection. */
+export class RoomsRepo {
+  private readonly rooms: Collection<RoomDocument>;
+
+  constructor(db: Db) {
+    this.rooms = db.collection<RoomDocument>('rooms');
+  }
+
+  /** Stores a new room; Conflict when its directKey is taken. */
+  async insert(room: RoomDocument): Promise<void> {
+    try {
+      await this.rooms.insertOne(room);
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new Conflict('That room already exists');
+      throw error;
+    }
+  }
+
+  /** The direct room with this key, created from `room` when there is none; says which happened. */
+  async findOrCreateDirect(room: RoomDocument): Promise<{ room: RoomDocument; created: boolean }> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const { directKey, ...rest } = room;
+        const result = await this.rooms.findOneAndUpdate(
+          { directKey },
+          { $setOnInsert: rest },
+          { upsert: true, returnDocument: 'after', includeResultMetadata: true },
+        );
+        return { room: result.value!, created: result.lastErrorObject?.updatedExisting === false };
+      } catch (error) {
+        // Two first contacts at once: both upserts miss, one insert wins the unique index; read it.
+        if (!isDuplicateKey(error) || attempt > 0) throw error;
+      }
+    }
+  }
+
+  /** One room by id, or null. */
+  findById(id: ObjectId): Promise<RoomDocument | null> {
+    return this.rooms.findOne({ _id: id });
+  }
+
+  /** The kind of each of these rooms (type and direct pair), in one query. */
+  kinds(ids: ObjectId[]): Promise<Pick<RoomDocument, '_id' | 'type' | 'directKey'>[]> {
+    return this.rooms.find({ _id: { $in: ids } }, { projection: { _id: 1, type: 1, directKey: 1 } }).toArray();
+  }
+
+  /** A page of the given rooms, most recently active first. */
+  findPageByIds(ids: ObjectId[], skip: number, limit: number): Promise<RoomDocument[]> {
+    return this.rooms.find({ _id: { $in: ids } }).sort({ lastMessageAt: -1, _id: -1 }).skip(skip).limit(limit).toArray();
+  }
+
+  /** A page of public rooms, most recently active first (index type_recent). */
+  findPublicPage(skip: number, limit: number): Promise<RoomDocument[]> {
+    return this.rooms.find({ type: 'public' }).sort({ lastMessageAt: -1, _id: -1 }).skip(skip).limit(limit).toArray();
+  }
+
+  /** How many public rooms exist. */
+  countPublic(): Promise<number> {
+    return this.rooms.countDocuments({ type: 'public' });
+  }
+
+  /** Adjusts the stored member count after memberships were added or removed. */
+  async addToMemberCount(id: ObjectId, delta: number): Promise<RoomDocument | null> {
+    return this.rooms.findOneAndUpdate({ _id: id }, { $inc: { memberCount: delta }, $set: { updatedAt: new Date() } }, { returnDocument: 'after' });
+  }
+
+  /** Moves lastMessageAt of several rooms forward to `at`, with one statement. */
+  async touchActivity(ids: ObjectId[], at: Date): Promise<void> {
+    if (ids.length > 0) await this.rooms.updateMany({ _id: { $in: ids } }, { $max: { lastMessageAt: at } });
+  }
+
+  /** Removes a room whose creation could not be completed. */
+  async deleteById(id: ObjectId): Promise<void> {
+    await this.rooms.deleteOne({ _id: id });
+  }
+}
