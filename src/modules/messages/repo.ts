@@ -1,5 +1,6 @@
-import { MongoBulkWriteError, type Collection, type Db, type Filter, type ObjectId } from 'mongodb';
-import type { MessageDocument, Reaction } from './types.js';
+import { MongoBulkWriteError, type Collection, type Db, type Filter, type ObjectId, type UpdateFilter } from 'mongodb';
+import { KeyedLock } from '../../db/keyed-lock.js';
+import type { MessageDocument, Reaction, ReadReceipt } from './types.js';
 
 /** How an ordered batch insert ended: the first `stored` documents are in, then maybe one failed. */
 export interface BatchInsertResult {
@@ -7,9 +8,30 @@ export interface BatchInsertResult {
   failed?: { index: number; duplicate: boolean; message: string };
 }
 
+/** A change to a stored message; each one moves `updatedAt` (join_room with `since` replays changes by it). */
+export type MessageChange =
+  | { kind: 'receipt'; receipt: ReadReceipt }
+  | { kind: 'reactions'; reactions: Reaction[]; at: Date }
+  | { kind: 'edit'; content: string; at: Date }
+  | { kind: 'delete'; at: Date };
+
+function updateFor(change: MessageChange, current: MessageDocument): UpdateFilter<MessageDocument> {
+  switch (change.kind) {
+    case 'receipt':
+      return { $push: { readBy: change.receipt }, $set: { updatedAt: change.receipt.readAt } };
+    case 'reactions':
+      return { $set: { reactions: change.reactions, updatedAt: change.at } };
+    case 'edit':
+      return { $set: { content: change.content, editedAt: change.at, updatedAt: change.at }, $push: { editHistory: { content: current.content, editedAt: change.at } } };
+    case 'delete':
+      return { $set: { isDeleted: true, deletedAt: change.at, updatedAt: change.at } };
+  }
+}
+
 /** The `messages` collection. */
 export class MessagesRepo {
   private readonly messages: Collection<MessageDocument>;
+  private readonly writes = new KeyedLock();
 
   constructor(db: Db) {
     this.messages = db.collection<MessageDocument>('messages');
@@ -83,29 +105,22 @@ export class MessagesRepo {
     return this.messages.countDocuments(filter, { limit: cap });
   }
 
-  /** Adds a read receipt unless the user already has one; true when it was added. */
-  async addReceipt(id: ObjectId, userId: ObjectId, at: Date): Promise<boolean> {
-    const result = await this.messages.updateOne({ _id: id, 'readBy.userId': { $ne: userId } }, { $push: { readBy: { userId, readAt: at } }, $set: { updatedAt: at } });
-    return result.modifiedCount === 1;
-  }
-
-  /** Replaces the reactions if they are still `expected` (compare and swap); the updated message, or null when they changed meanwhile. */
-  replaceReactions(id: ObjectId, expected: Reaction[], next: Reaction[], at: Date): Promise<MessageDocument | null> {
-    return this.messages.findOneAndUpdate({ _id: id, isDeleted: false, reactions: expected }, { $set: { reactions: next, updatedAt: at } }, { returnDocument: 'after' });
-  }
-
-  /** Replaces the content if it is still `expected`, keeping the old one in editHistory; null when it changed meanwhile or is deleted. */
-  edit(id: ObjectId, expected: string, content: string, at: Date): Promise<MessageDocument | null> {
-    return this.messages.findOneAndUpdate(
-      { _id: id, isDeleted: false, content: expected },
-      { $set: { content, editedAt: at, updatedAt: at }, $push: { editHistory: { content: expected, editedAt: at } } },
-      { returnDocument: 'after' },
-    );
-  }
-
-  /** Marks a message deleted; null when it already was. */
-  softDelete(id: ObjectId, at: Date): Promise<MessageDocument | null> {
-    return this.messages.findOneAndUpdate({ _id: id, isDeleted: false }, { $set: { isDeleted: true, deletedAt: at, updatedAt: at } }, { returnDocument: 'after' });
+  /**
+   * Reads a message and applies the update `decide` returns for it (null: nothing to change),
+   * with no other change to the message in between: changes to one message are queued here
+   * (KeyedLock; FerretDB would otherwise lose one of two concurrent updates or let two
+   * conditional ones through) and address it by `_id` alone, the one filter FerretDB looks up
+   * directly instead of scanning the collection. Null when there is no such message.
+   */
+  modify(id: ObjectId, decide: (doc: MessageDocument) => Promise<MessageChange | null> | MessageChange | null): Promise<{ doc: MessageDocument; changed: boolean } | null> {
+    return this.writes.run(id.toHexString(), async () => {
+      const doc = await this.messages.findOne({ _id: id });
+      if (!doc) return null;
+      const change = await decide(doc);
+      if (!change) return { doc, changed: false };
+      const after = await this.messages.findOneAndUpdate({ _id: id }, updateFor(change, doc), { returnDocument: 'after' });
+      return after ? { doc: after, changed: true } : null;
+    });
   }
 
   /** Rooms where a message that is not deleted shares the file (index attachment). */

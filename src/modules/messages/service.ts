@@ -7,7 +7,7 @@ import type { FilesService } from '../files/service.js';
 import type { RoomsService } from '../rooms/service.js';
 import { MonotonicIds } from './ids.js';
 import { presentMessage, presentReactions } from './presenter.js';
-import type { MessagesRepo } from './repo.js';
+import type { MessageChange, MessagesRepo } from './repo.js';
 import type { HistoryInput, SendMessageInput } from './schemas.js';
 import type { FileAttachment, MessageDocument, MessageType, Reaction } from './types.js';
 import { MessageWriter, type WriteResult } from './writer.js';
@@ -37,8 +37,6 @@ export interface Changes {
 const MAX_DISTINCT_EMOJI = 20;
 const MAX_UPDATES = 500;
 const UNREAD_CAP = 1000;
-/** Attempts at a compare-and-swap (reactions, edits) before telling the client to try again. */
-const CAS_ATTEMPTS = 10;
 
 function typeOfAttachment(mimeType: string): MessageType {
   if (mimeType.startsWith('image/')) return 'image';
@@ -160,10 +158,12 @@ export class MessagesService {
 
   /** Marks a message read by the user: one receipt per user, and the user's read marker moves forward. */
   async markRead(userId: string, messageId: string) {
-    const message = await this.accessible(messageId, userId);
     const me = new ObjectId(userId);
     const readAt = new Date();
-    const added = message.senderId.equals(me) ? false : await this.repo.addReceipt(message._id, me, readAt);
+    const { doc: message, changed: added } = await this.modify(messageId, userId, (current) => {
+      if (current.senderId.equals(me) || current.readBy.some((receipt) => receipt.userId.equals(me))) return null;
+      return { kind: 'receipt', receipt: { userId: me, readAt } };
+    });
     await this.rooms.advanceReadMarker(message.roomId, me, message._id, readAt);
     const receipt = { messageId, roomId: message.roomId.toHexString(), userId, readAt };
     if (added) this.realtime.publish(roomTopic(receipt.roomId), 'message_read', receipt);
@@ -173,52 +173,48 @@ export class MessagesService {
   /** Adds or removes the user's reaction: one per user and emoji, at most 20 different emoji per message. */
   async react(userId: string, messageId: string, emoji: string, add: boolean) {
     const me = new ObjectId(userId);
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
-      const message = await this.accessible(messageId, userId);
+    const { doc, changed } = await this.modify(messageId, userId, (message) => {
       if (message.isDeleted) throw new NotFound('This message was deleted');
       const current = message.reactions;
       const mine = current.findIndex((r) => r.emoji === emoji && r.userId.equals(me));
-      if ((mine >= 0) === add) return this.reactionEvent(message, userId, emoji, false);
+      if ((mine >= 0) === add) return null;
+      const now = new Date();
       let next: Reaction[];
       if (add) {
         const distinct = new Set(current.map((r) => r.emoji));
         if (!distinct.has(emoji) && distinct.size >= MAX_DISTINCT_EMOJI) throw new Conflict(`A message has at most ${MAX_DISTINCT_EMOJI} different reactions`);
-        next = [...current, { emoji, userId: me, createdAt: new Date() }];
+        next = [...current, { emoji, userId: me, createdAt: now }];
       } else {
         next = current.filter((_, index) => index !== mine);
       }
-      const updated = await this.repo.replaceReactions(message._id, current, next, new Date());
-      if (updated) return this.reactionEvent(updated, userId, emoji, true, add ? 'reaction_added' : 'reaction_removed');
-    }
-    throw new Conflict('The reactions changed too often at once; try again');
+      return { kind: 'reactions', reactions: next, at: now };
+    });
+    return this.reactionEvent(doc, userId, emoji, changed, add ? 'reaction_added' : 'reaction_removed');
   }
 
   /** Edits a message: its author only; the previous content goes to editHistory. */
   async edit(userId: string, messageId: string, content: string): Promise<MessageDocument> {
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
-      const message = await this.accessible(messageId, userId);
+    const { doc, changed } = await this.modify(messageId, userId, (message) => {
       if (message.senderId.toHexString() !== userId) throw new Forbidden('Only the author edits a message');
       if (message.isDeleted) throw new NotFound('This message was deleted');
-      if (message.content === content) return message;
-      const updated = await this.repo.edit(message._id, message.content, content, new Date());
-      if (updated) {
-        this.realtime.publish(roomTopic(updated.roomId.toHexString()), 'message_edited', { message: presentMessage(updated) });
-        return updated;
-      }
-    }
-    throw new Conflict('The message changed too often at once; try again');
+      if (message.content === content) return null;
+      return { kind: 'edit', content, at: new Date() };
+    });
+    if (changed) this.realtime.publish(roomTopic(doc.roomId.toHexString()), 'message_edited', { message: presentMessage(doc) });
+    return doc;
   }
 
   /** Deletes a message (softly): its author, or an owner or admin of the room. A file it carried goes too unless shared elsewhere. */
   async delete(userId: string, messageId: string): Promise<MessageDocument> {
-    const message = await this.accessible(messageId, userId);
-    if (message.senderId.toHexString() !== userId) {
-      const role = (this.rooms.peek(message.roomId.toHexString()) ?? (await this.rooms.load(message.roomId.toHexString()))).members.get(userId);
-      if (role !== 'owner' && role !== 'admin') throw new Forbidden('Only the author, the owner or an admin deletes a message');
-    }
-    if (message.isDeleted) return message;
-    const deleted = await this.repo.softDelete(message._id, new Date());
-    if (!deleted) return (await this.repo.findById(message._id)) ?? message;
+    const { doc: deleted, changed } = await this.modify(messageId, userId, async (message) => {
+      if (message.senderId.toHexString() !== userId) {
+        const role = (this.rooms.peek(message.roomId.toHexString()) ?? (await this.rooms.load(message.roomId.toHexString()))).members.get(userId);
+        if (role !== 'owner' && role !== 'admin') throw new Forbidden('Only the author, the owner or an admin deletes a message');
+      }
+      if (message.isDeleted) return null;
+      return { kind: 'delete', at: new Date() };
+    });
+    if (!changed) return deleted;
     this.realtime.publish(roomTopic(deleted.roomId.toHexString()), 'message_deleted', { message: presentMessage(deleted) });
     if (deleted.fileAttachment) {
       await this.files.releaseIfUnshared(deleted.fileAttachment.fileId).catch((error: unknown) => this.log.error({ err: error, messageId }, 'could not release the file of a deleted message'));
@@ -266,14 +262,20 @@ export class MessagesService {
     };
   }
 
-  /** The message if the user is a member of its room; a message that does not exist answers the same as one in a room they are not in. */
-  private async accessible(messageId: string, userId: string): Promise<MessageDocument> {
-    const message = await this.repo.findById(new ObjectId(messageId));
-    if (!message) throw new Forbidden('No such message in your rooms');
-    const roomId = message.roomId.toHexString();
-    const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
-    if (!entry.members.has(userId)) throw new Forbidden('No such message in your rooms');
-    return message;
+  /**
+   * Changes a message the user can see, with no other change to it in between (see
+   * MessagesRepo.modify). `decide` returns the update, or null when there is nothing to change.
+   * A message that does not exist answers the same as one in a room the user is not in.
+   */
+  private async modify(messageId: string, userId: string, decide: (message: MessageDocument) => Promise<MessageChange | null> | MessageChange | null): Promise<{ doc: MessageDocument; changed: boolean }> {
+    const result = await this.repo.modify(new ObjectId(messageId), async (message) => {
+      const roomId = message.roomId.toHexString();
+      const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
+      if (!entry.members.has(userId)) throw new Forbidden('No such message in your rooms');
+      return decide(message);
+    });
+    if (!result) throw new Forbidden('No such message in your rooms');
+    return result;
   }
 
   private reactionEvent(message: MessageDocument, userId: string, emoji: string, changed: boolean, event?: 'reaction_added' | 'reaction_removed') {
