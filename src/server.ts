@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Config } from './config/load.js';
 import { openDatabase, type Database } from './db/database.js';
+import { detectEngine } from './db/engine.js';
 import { migrate } from './db/migrate.js';
 import { createHttpApp } from './http/app.js';
 import type { Logger } from './logger.js';
@@ -57,7 +58,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
 
     let services: Services | undefined;
     hub = new Hub({ config, logger, authenticator: { authenticate: (token) => services!.authenticator.authenticate(token) } });
-    services = createServices({ config, logger, db: database.db, realtime: hub });
+    services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub });
     for (const module of services.hubModules) hub.use(module);
 
     const app = createHttpApp({ config, logger, routers: services.routers });

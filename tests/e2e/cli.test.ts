@@ -110,13 +110,15 @@ describe('chatd migrate and doctor against a MongoDB URI', () => {
     const before = await runChatd(['migrate', 'status'], { cwd: dir, env });
     expect(before.code, before.stderr).toBe(0);
     expect(before.stdout).toMatch(/0001-initial\s+pending/);
+    expect(before.stdout).toMatch(/0002-message-index\s+pending/);
     const applied = await runChatd(['migrate'], { cwd: dir, env });
     expect(applied.code, applied.stderr).toBe(0);
-    expect(applied.stdout).toMatch(/applied \d+ migration\(s\): 0001-initial/);
+    expect(applied.stdout).toMatch(/applied 2 migration\(s\): 0001-initial, 0002-message-index/);
     const again = await runChatd(['migrate'], { cwd: dir, env });
     expect(again.stdout).toMatch(/nothing to apply/);
     const after = await runChatd(['migrate', 'status'], { cwd: dir, env });
     expect(after.stdout).toMatch(/0001-initial\s+applied/);
+    expect(after.stdout).toMatch(/0002-message-index\s+applied/);
     const doctor = await runChatd(['doctor'], { cwd: dir, env });
     expect(doctor.stdout).toMatch(/^ok {3}database: /m);
     expect(doctor.stdout).toMatch(/^ok {3}websocket engine: uWebSockets.js native binary/m);

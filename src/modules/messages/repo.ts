@@ -33,7 +33,7 @@ export class MessagesRepo {
   private readonly messages: Collection<MessageDocument>;
   private readonly writes = new KeyedLock();
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.messages = db.collection<MessageDocument>('messages');
   }
 
@@ -121,6 +121,25 @@ export class MessagesRepo {
       const after = await this.messages.findOneAndUpdate({ _id: id }, updateFor(change, doc), { returnDocument: 'after' });
       return after ? { doc: after, changed: true } : null;
     });
+  }
+
+  /** Every message's fields the message index keeps, in no particular order, streamed (a rebuild of the index). */
+  async *indexFields(): AsyncGenerator<Pick<MessageDocument, '_id' | 'roomId' | 'senderId' | 'isDeleted' | 'createdAt' | 'updatedAt'> & { fileAttachment?: { fileId: ObjectId } }> {
+    const cursor = this.messages.find({}, { projection: { _id: 1, roomId: 1, senderId: 1, isDeleted: 1, createdAt: 1, updatedAt: 1, 'fileAttachment.fileId': 1 }, batchSize: 5000 });
+    try {
+      for await (const message of cursor) yield message;
+    } finally {
+      await cursor.close();
+    }
+  }
+
+  /**
+   * How many messages are stored, from the database's statistics: on FerretDB a count reads every
+   * document, its collStats counts SQLite's rows (exact, and a hundredth of the time).
+   */
+  async countStored(): Promise<number> {
+    const stats = await this.db.command({ collStats: 'messages' });
+    return Number(stats.count ?? 0);
   }
 
   /** Rooms where a message that is not deleted shares the file (index attachment). */

@@ -10,10 +10,13 @@ import { presentMessage, presentReactions } from './presenter.js';
 import type { MessageChange, MessagesRepo } from './repo.js';
 import type { HistoryInput, SendMessageInput } from './schemas.js';
 import type { FileAttachment, MessageDocument, MessageType, Reaction } from './types.js';
+import type { Timeline } from './timeline.js';
 import { MessageWriter, type WriteResult } from './writer.js';
 
 export interface MessagesServiceDeps {
   repo: MessagesRepo;
+  /** Answers history, resume, unread counts and file sharing (timeline.ts). */
+  timeline: Timeline;
   rooms: RoomsService;
   files: FilesService;
   realtime: RealtimePublisher;
@@ -48,6 +51,7 @@ function typeOfAttachment(mimeType: string): MessageType {
 /** Messages: the one path both transports send through, history, receipts, reactions, edits and deletes. */
 export class MessagesService {
   private readonly repo: MessagesRepo;
+  private readonly timeline: Timeline;
   private readonly rooms: RoomsService;
   private readonly files: FilesService;
   private readonly realtime: RealtimePublisher;
@@ -59,6 +63,7 @@ export class MessagesService {
 
   constructor(deps: MessagesServiceDeps) {
     this.repo = deps.repo;
+    this.timeline = deps.timeline;
     this.rooms = deps.rooms;
     this.files = deps.files;
     this.realtime = deps.realtime;
@@ -73,18 +78,16 @@ export class MessagesService {
     });
   }
 
-  /** Reads the newest stored id so that new ids sort after it; sends wait for this once. */
+  /** Loads the timeline and reads the newest stored id so that new ids sort after it; sends and reads wait for this once. */
   start(): Promise<void> {
-    this.seeded ??= this.repo.newestId().then(
-      (id) => {
-        this.ids.seed(id);
-        this.ready = true;
-      },
-      (error: unknown) => {
-        this.seeded = undefined;
-        throw error;
-      },
-    );
+    this.seeded ??= (async () => {
+      await this.timeline.start();
+      this.ids.seed(await this.timeline.newestId());
+      this.ready = true;
+    })().catch((error: unknown) => {
+      this.seeded = undefined;
+      throw error;
+    });
     return this.seeded;
   }
 
@@ -123,24 +126,27 @@ export class MessagesService {
       updatedAt: now,
     };
     if (attachment) doc.fileAttachment = attachment;
+    await this.timeline.beforeWrite();
     const result = await this.writer.write(doc, userId);
     if (!result.created && !result.doc.roomId.equals(entry.id)) throw new Conflict('This clientMsgId was already used for a message in another room');
     return result;
   }
 
-  /** Stores everything accepted (at shutdown, after the transports stopped). */
-  drain(timeoutMs: number): Promise<void> {
-    return this.writer.drain(timeoutMs);
+  /** Stores everything accepted, then saves what the timeline keeps in memory (at shutdown, after the transports and jobs stopped). */
+  async drain(timeoutMs: number): Promise<void> {
+    await this.writer.drain(timeoutMs);
+    await this.timeline.close();
   }
 
   /** A page of history, newest first (`page` or `before`), or what came after a message (`after`). */
   async history(userId: string, query: HistoryInput): Promise<{ messages: MessageDocument[]; page: number; hasMore: boolean; updated?: MessageDocument[]; updatesTruncated?: boolean }> {
     const { entry } = await this.rooms.requireMember(query.roomId, userId);
+    if (!this.ready) await this.start();
     if (query.after) {
       const changes = await this.changesSince(entry.id, new ObjectId(query.after), query.limit);
       return { ...changes, page: 1 };
     }
-    const rows = await this.repo.page(entry.id, {
+    const rows = await this.timeline.page(entry.id, {
       before: query.before ? new ObjectId(query.before) : undefined,
       skip: (query.page - 1) * query.limit,
       limit: query.limit + 1,
@@ -151,8 +157,9 @@ export class MessagesService {
   /** For join_room: the latest messages oldest first, or everything since a message the client has. */
   async replay(userId: string, roomId: string, since: string | undefined, limit: number): Promise<Changes> {
     const { entry } = await this.rooms.requireMember(roomId, userId);
+    if (!this.ready) await this.start();
     if (since) return this.changesSince(entry.id, new ObjectId(since), limit);
-    const rows = await this.repo.page(entry.id, { skip: 0, limit: limit + 1 });
+    const rows = await this.timeline.page(entry.id, { skip: 0, limit: limit + 1 });
     return { messages: rows.slice(0, limit).reverse(), updated: [], hasMore: rows.length > limit, updatesTruncated: false };
   }
 
@@ -164,6 +171,7 @@ export class MessagesService {
       if (current.senderId.equals(me) || current.readBy.some((receipt) => receipt.userId.equals(me))) return null;
       return { kind: 'receipt', receipt: { userId: me, readAt } };
     });
+    if (added) this.timeline.changed(message);
     await this.rooms.advanceReadMarker(message.roomId, me, message._id, readAt);
     const receipt = { messageId, roomId: message.roomId.toHexString(), userId, readAt };
     if (added) this.realtime.publish(roomTopic(receipt.roomId), 'message_read', receipt);
@@ -189,6 +197,7 @@ export class MessagesService {
       }
       return { kind: 'reactions', reactions: next, at: now };
     });
+    if (changed) this.timeline.changed(doc);
     return this.reactionEvent(doc, userId, emoji, changed, add ? 'reaction_added' : 'reaction_removed');
   }
 
@@ -200,7 +209,10 @@ export class MessagesService {
       if (message.content === content) return null;
       return { kind: 'edit', content, at: new Date() };
     });
-    if (changed) this.realtime.publish(roomTopic(doc.roomId.toHexString()), 'message_edited', { message: presentMessage(doc) });
+    if (changed) {
+      this.timeline.changed(doc);
+      this.realtime.publish(roomTopic(doc.roomId.toHexString()), 'message_edited', { message: presentMessage(doc) });
+    }
     return doc;
   }
 
@@ -215,6 +227,7 @@ export class MessagesService {
       return { kind: 'delete', at: new Date() };
     });
     if (!changed) return deleted;
+    this.timeline.changed(deleted);
     this.realtime.publish(roomTopic(deleted.roomId.toHexString()), 'message_deleted', { message: presentMessage(deleted) });
     if (deleted.fileAttachment) {
       await this.files.releaseIfUnshared(deleted.fileAttachment.fileId).catch((error: unknown) => this.log.error({ err: error, messageId }, 'could not release the file of a deleted message'));
@@ -225,22 +238,19 @@ export class MessagesService {
   /** Room list summaries: each room's last message and the user's unread count (up to 1000). */
   async summarize(userId: ObjectId, memberships: { roomId: ObjectId; lastReadMessageId: ObjectId | null }[]) {
     const summaries = new Map<string, { lastMessage: object | null; unreadCount: number }>();
+    if (!this.ready) await this.start();
     await Promise.all(
       memberships.map(async ({ roomId, lastReadMessageId }) => {
-        const [last, unreadCount] = await Promise.all([this.repo.latestIn(roomId), this.repo.countUnread(roomId, lastReadMessageId, userId, UNREAD_CAP)]);
+        const [last, unreadCount] = await Promise.all([this.timeline.latestIn(roomId), this.timeline.countUnread(roomId, lastReadMessageId, userId, UNREAD_CAP)]);
         summaries.set(roomId.toHexString(), { lastMessage: last ? presentMessage(last) : null, unreadCount });
       }),
     );
     return summaries;
   }
 
-  /** Rooms where a message that is not deleted carries the file. */
-  roomsSharing(fileId: ObjectId): Promise<ObjectId[]> {
-    return this.repo.roomsSharing(fileId);
-  }
-
   /** Broadcasts a freshly stored message once, serialised once; the JSON is reused for the sender's acknowledgement. */
   private stored(doc: MessageDocument): string {
+    this.timeline.appended(doc);
     const json = JSON.stringify(presentMessage(doc));
     const roomId = doc.roomId.toHexString();
     this.realtime.publish(roomTopic(roomId), 'new_message', new EncodedJson(`{"message":${json}}`));
@@ -250,15 +260,15 @@ export class MessagesService {
 
   private async changesSince(roomId: ObjectId, since: ObjectId, limit: number): Promise<Changes> {
     const [after, changed] = await Promise.all([
-      this.repo.after(roomId, since, limit + 1),
+      this.timeline.after(roomId, since, limit + 1),
       // Changes are stamped by this server's clock; the cursor's second is the conservative start.
-      this.repo.changedSince(roomId, since, since.getTimestamp(), MAX_UPDATES + 1),
+      this.timeline.changedSince(roomId, since, since.getTimestamp(), MAX_UPDATES),
     ]);
     return {
       messages: after.slice(0, limit),
-      updated: changed.slice(0, MAX_UPDATES),
+      updated: changed.messages,
       hasMore: after.length > limit,
-      updatesTruncated: changed.length > MAX_UPDATES,
+      updatesTruncated: changed.truncated,
     };
   }
 
@@ -268,6 +278,7 @@ export class MessagesService {
    * A message that does not exist answers the same as one in a room the user is not in.
    */
   private async modify(messageId: string, userId: string, decide: (message: MessageDocument) => Promise<MessageChange | null> | MessageChange | null): Promise<{ doc: MessageDocument; changed: boolean }> {
+    await this.timeline.beforeWrite();
     const result = await this.repo.modify(new ObjectId(messageId), async (message) => {
       const roomId = message.roomId.toHexString();
       const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));

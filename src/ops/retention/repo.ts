@@ -10,6 +10,7 @@ export interface RoomRetention {
 
 export interface ExpiredMessage {
   id: unknown;
+  roomId: unknown;
   fileId: unknown;
 }
 
@@ -68,8 +69,8 @@ export class RetentionRepo {
   }
 
   private async expired(filter: Filter<MessageDoc>, limit: number): Promise<ExpiredMessage[]> {
-    const messages = await this.db.collection<MessageDoc>('messages').find(filter, { projection: { _id: 1, 'fileAttachment.fileId': 1 }, limit }).toArray();
-    return messages.map((message) => ({ id: message._id, fileId: message.fileAttachment?.fileId }));
+    const messages = await this.db.collection<MessageDoc>('messages').find(filter, { projection: { _id: 1, roomId: 1, 'fileAttachment.fileId': 1 }, limit }).toArray();
+    return messages.map((message) => ({ id: message._id, roomId: message.roomId, fileId: message.fileAttachment?.fileId }));
   }
 
   async deleteMessages(ids: unknown[]): Promise<number> {

@@ -14,6 +14,10 @@ export interface RetentionOptions {
   logger: Logger;
   now?: Date;
   signal?: AbortSignal;
+  /** Awaited before the first delete. */
+  beforeDeleting?(): Promise<void>;
+  /** Called with each batch of messages once they are deleted. */
+  onDeleted?(messages: ExpiredMessage[]): void;
 }
 
 export interface RetentionResult {
@@ -36,7 +40,9 @@ export async function sweepRetention(options: RetentionOptions): Promise<Retenti
       signal?.throwIfAborted();
       const batch = await next();
       if (batch.length === 0) return;
+      await options.beforeDeleting?.();
       result.messages += await repo.deleteMessages(batch.map((message) => message.id));
+      options.onDeleted?.(batch);
       const fileIds = new Map<string, unknown>();
       for (const message of batch) if (message.fileId != null) fileIds.set(String(message.fileId), message.fileId);
       for (const fileId of fileIds.values()) result.files += await removeIfUnreferenced(options, fileId);
