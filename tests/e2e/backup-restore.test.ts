@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ObjectId, type Db } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDb, runChatd, startChatd, testDatabaseUri } from '../support/chatd.js';
+import { forgeToken } from '../support/tokens.js';
 import { cliEnv, connectEmbedded, databaseDigest, fileDoc, membershipDoc, messageDoc, oddTypes, roomDoc, uploadsDigest, userDoc, writeUpload } from '../support/ops.js';
 
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
@@ -102,6 +103,13 @@ describe('backup and restore on the embedded database', { timeout: 180_000 }, ()
         const after = await databaseDigest(db);
         expect(after).toEqual(before);
         expect(after.messages!.count).toBe(401);
+        // The archive has no message index: the restored server builds one from the restored messages.
+        const room = (await db.collection('rooms').find().toArray())[0]!;
+        const member = (await db.collection('memberships').findOne({ roomId: room._id }))!;
+        const inRoom = await db.collection('messages').countDocuments({ roomId: room._id });
+        const history = await fetch(`${restored.baseUrl}/api/messages?roomId=${room._id.toHexString()}&limit=100`, { headers: { Authorization: `Bearer ${forgeToken(member.userId.toHexString())}` } });
+        expect(((await history.json()) as { messages: unknown[] }).messages).toHaveLength(Math.min(100, inRoom));
+        expect(restored.logs.some((line) => line.includes('rebuilding the message index'))).toBe(true);
         expect(after.future_module_things!.indexes.some((index) => index.startsWith('note_unique'))).toBe(true);
         // Types survive: a 64-bit integer is still one, a double 1.0 is not an int.
         const odd = await db.collection('messages').findOne({ extra: { $exists: true } }, { promoteValues: false, promoteLongs: false });

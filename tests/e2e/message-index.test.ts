@@ -34,7 +34,7 @@ describe('the message index across restarts of chatd on the embedded database', 
 
     let a = await HubClient.connect(server.wsUrl, { token: alice.token });
     let b = await HubClient.connect(server.wsUrl, { token: bob.token });
-    const sent = [];
+    const sent: any[] = [];
     for (let i = 0; i < 30; i++) sent.push(await send(i % 2 ? b : a, roomId, `message ${i}`));
     const form = new FormData();
     form.append('file', new Blob([Buffer.from('GIF89a tiny picture')], { type: 'image/gif' }), 'tiny.gif');

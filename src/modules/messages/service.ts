@@ -135,7 +135,8 @@ export class MessagesService {
   /** Stores everything accepted, then saves what the timeline keeps in memory (at shutdown, after the transports and jobs stopped). */
   async drain(timeoutMs: number): Promise<void> {
     await this.writer.drain(timeoutMs);
-    await this.timeline.close();
+    // Not saving it costs the next start a rebuild, nothing else: the saved state still says so.
+    await this.timeline.close().catch((error: unknown) => this.log.error({ err: error }, 'could not save the message index; the next start rebuilds it'));
   }
 
   /** A page of history, newest first (`page` or `before`), or what came after a message (`after`). */

@@ -6,8 +6,13 @@ const { EJSON } = BSON;
 // JSON writes them back with the same types.
 const exactTypes = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true } as const;
 
-/** Collections whose documents only mean something to a live process, never restored. */
-const transientCollections = new Set(['locks']);
+/**
+ * Collections whose documents only mean something to a live process, never restored: `locks`,
+ * and `message_index`, derived from the messages and read at a moment of its own (a backup could
+ * pair it with messages changed after it was read), which the first start after a restore
+ * rebuilds from the restored messages.
+ */
+const transientCollections = new Set(['locks', 'message_index']);
 
 // Parents before children: a document deleted while the backup runs is then missing together with
 // (or before) what points at it, never the other way round. Collections other modules add later
