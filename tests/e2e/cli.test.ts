@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { connectTestDb, freePort, runChatd, testDatabaseUri } from '../support/chatd.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'chatd-cli-'));
+// Each CLI run is a fresh Node process; on a busy two-core machine that takes seconds.
+const CLI_TIMEOUT = 180_000;
 
 describe('chatd init', () => {
   it('writes .env with mode 0600, two different 32-byte secrets, and creates the data directory', async () => {
@@ -127,8 +129,13 @@ describe('chatd migrate and doctor against a MongoDB URI', () => {
     expect(doctor.stdout).toMatch(/^ok {3}migrations: all applied \(\d+, the last \d{4}-[a-z0-9-]+\)$/m);
     expect(doctor.stdout).toMatch(/^ok {3}backups: none taken yet/m);
     expect(doctor.code, doctor.stdout).toBe(0);
+  }, CLI_TIMEOUT);
 
-    // A database a newer chatd migrated: status says so, doctor fails, serve refuses it.
+  it('a database a newer chatd migrated: status says so, doctor fails, serve refuses it', async () => {
+    const dir = tempDir();
+    await runChatd(['init', '--yes', '--port', '4250'], { cwd: dir });
+    const env = { MONGODB_URI: testDatabaseUri('cli_newer') };
+    expect((await runChatd(['migrate'], { cwd: dir, env })).code).toBe(0);
     const { client, db } = await connectTestDb(env.MONGODB_URI);
     try {
       await db.collection('migrations').insertOne({ _id: '9999-from-the-future' as never, description: 'a newer chatd', appliedAt: new Date(), durationMs: 1 });
@@ -144,7 +151,7 @@ describe('chatd migrate and doctor against a MongoDB URI', () => {
     const serve = await runChatd(['serve'], { cwd: dir, env: { ...env, PORT: String(await freePort()), WS_PORT: String(await freePort()) } });
     expect(serve.code).toBe(1);
     expect(serve.stderr).toMatch(/could not start: the database was migrated by a newer chatd \(9999-from-the-future unknown here\)/);
-  });
+  }, CLI_TIMEOUT);
 
   it('doctor fails and names the problem when the database is unreachable', async () => {
     const dir = tempDir();
