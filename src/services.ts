@@ -163,7 +163,7 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
       tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
-      retentionJob({ config, logger, db }),
+      retentionJob({ config, logger, rooms, messages }),
     ],
     drain: async () => {
       // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.
