@@ -3,7 +3,8 @@
 // the embedded database (FerretDB) holding many messages. Not a test: the numbers depend on the
 // machine. Usage, after `npm run setup`:
 //   node scripts/measure-history.mjs [--messages 100000] [--rooms 100] [--repeat 10] [--lists 20,100]
-//                                    [--skip-restart] [--skip-reads] [--json FILE] [--keep]
+//                                    [--skip-restart] [--skip-reads] [--crash] [--json FILE] [--keep]
+// --crash ends with a SIGKILL of chatd serve and times the start after it.
 // A request that takes more than 300 s (fetch's limit) is reported as such and the rest goes on.
 // CHATD_BIN=/other/checkout/bin/chatd and CHATD_FERRETDB_BIN=/other/checkout/tools/ferretdb/bin/
 // chatd-ferretdb measure another build (the launcher of this checkout is the default).
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     'skip-restart': { type: 'boolean', default: false },
     'skip-reads': { type: 'boolean', default: false },
+    crash: { type: 'boolean', default: false },
   },
 });
 const MESSAGES = Number(args.messages);
@@ -110,6 +112,10 @@ async function serve(probe) {
     ws: `ws://127.0.0.1:${wsPort}/ws`,
     lines,
     startMs: Date.now() - started,
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
     async stop() {
       if (child.exitCode !== null) return 0;
       const stopping = Date.now();
@@ -290,8 +296,22 @@ async function measureReads(server, fixture, label) {
   }
   results['join_room since (39 newer)'] = stats(resumes);
   log(`${label} join_room since: median ${results['join_room since (39 newer)'].median.toFixed(1)} ms`);
+  // Changes to messages that were stored long ago (late in the collection: the costly case before).
+  const reactions = [];
+  const receipts = [];
+  for (const [i, room] of joinRooms.entries()) {
+    const messageId = fixture.perRoom[REPEAT + i].at(-(5 + (label.length % 7)));
+    let reply;
+    reactions.push((await timed(async () => (reply = await hub.request('add_reaction', { messageId, emoji: '🎉' })))).ms);
+    if (reply.event !== 'reaction_added') throw new Error(JSON.stringify(reply));
+    receipts.push((await timed(async () => (reply = await hub.request('mark_message_read', messageId)))).ms);
+    if (reply.event !== 'message_read') throw new Error(JSON.stringify(reply));
+  }
+  results['add_reaction'] = stats(reactions);
+  results['mark_message_read'] = stats(receipts);
+  log(`${label} add_reaction: median ${results.add_reaction.median.toFixed(1)} ms, mark_message_read: median ${results.mark_message_read.median.toFixed(1)} ms`);
   hub.close();
-  for (const limit of args.lists.split(',').map(Number)) {
+  for (const limit of args.lists.split(',').filter(Boolean).map(Number)) {
     const name = `room list, ${limit} rooms with unread counts`;
     const lists = [];
     try {
@@ -371,6 +391,12 @@ try {
     report.afterRestart = await measureReads(server, fixture, 'after restart');
   }
   report.sends = await measureSends(server, fixture);
+  if (args.crash) {
+    await server.kill();
+    server = await serve(probe);
+    report.steps['start after a crash until a history page is answered (ms)'] = server.startMs;
+    log(`start after a crash: ${server.startMs} ms`);
+  }
   report.loadAfter = loadavg().map((v) => v.toFixed(2));
 } finally {
   await server?.stop();

@@ -172,7 +172,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
       tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
-      retentionJob({ config, logger, db }, { beforeDeleting: () => timeline.beforeWrite(), onMessagesDeleted: (deleted) => timeline.removed(deleted) }),
+      retentionJob({ config, logger, rooms, messages }),
     ],
     drain: async () => {
       // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.

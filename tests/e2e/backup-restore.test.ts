@@ -186,7 +186,7 @@ describe('backup and restore against a MongoDB URI', { timeout: 180_000 }, () =>
 
     const refused = await runChatd(['restore', archive], { cwd: targetDir, env });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^chatd: the database is not empty \(users: 1 document\(s\), rooms: 1 document\(s\), .*uploads holds files\); nothing was changed$/m);
+    expect(refused.stderr).toMatch(/^chatd: the database is not empty \(rooms: 1 document\(s\), users: 1 document\(s\), .*uploads holds files\); nothing was changed$/m);
     expect(refused.stderr).toMatch(/hint: add --force/);
     expect(await databaseDigest(target)).toEqual(untouched);
     expect(readFileSync(join(targetDir, 'uploads', 'existing-upload'), 'utf8')).toBe('keep me');

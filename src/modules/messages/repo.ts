@@ -8,6 +8,13 @@ export interface BatchInsertResult {
   failed?: { index: number; duplicate: boolean; message: string };
 }
 
+/** A message retention removed: what is needed to release its file and correct what is known about its room. */
+export interface ExpiredMessage {
+  _id: ObjectId;
+  roomId: ObjectId;
+  fileId?: ObjectId;
+}
+
 /** A change to a stored message; each one moves `updatedAt` (join_room with `since` replays changes by it). */
 export type MessageChange =
   | { kind: 'receipt'; receipt: ReadReceipt }
@@ -140,6 +147,18 @@ export class MessagesRepo {
   async countStored(): Promise<number> {
     const stats = await this.db.command({ collStats: 'messages' });
     return Number(stats.count ?? 0);
+  }
+
+  /**
+   * Deletes up to `batch` messages created before `cutoff`, of one room, or (roomId null) of every
+   * room except `except`; returns those it deleted. For retention: the only hard delete of messages.
+   */
+  async deleteOlderThan(roomId: ObjectId | null, cutoff: Date, batch: number, except: ObjectId[] = []): Promise<ExpiredMessage[]> {
+    const filter: Filter<MessageDocument> = roomId ? { roomId, createdAt: { $lt: cutoff } } : { roomId: { $nin: except }, createdAt: { $lt: cutoff } };
+    const doomed = await this.messages.find(filter, { projection: { _id: 1, roomId: 1, 'fileAttachment.fileId': 1 }, limit: batch }).toArray();
+    if (doomed.length === 0) return [];
+    await this.messages.deleteMany({ _id: { $in: doomed.map((message) => message._id) } });
+    return doomed.map((message) => ({ _id: message._id, roomId: message.roomId, fileId: message.fileAttachment?.fileId }));
   }
 
   /** Rooms where a message that is not deleted shares the file (index attachment). */

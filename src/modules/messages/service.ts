@@ -249,6 +249,30 @@ export class MessagesService {
     return summaries;
   }
 
+  /**
+   * Retention: deletes up to `batch` messages created before `cutoff` in one room (or, roomId null,
+   * in every room but `except`), then the files only they carried. Every hard delete of messages
+   * goes through here, so whatever this module keeps about a room's history is corrected in this
+   * one place. `more` says a full batch went: call again.
+   */
+  async expire(roomId: ObjectId | null, cutoff: Date, batch: number, except: ObjectId[] = []): Promise<{ messages: number; files: number; more: boolean }> {
+    if (!this.ready) await this.start();
+    await this.timeline.beforeWrite();
+    const expired = await this.repo.deleteOlderThan(roomId, cutoff, batch, except);
+    this.timeline.removed(expired.map((message) => ({ id: message._id, roomId: message.roomId })));
+    const fileIds = new Map<string, ObjectId>();
+    for (const message of expired) if (message.fileId) fileIds.set(message.fileId.toHexString(), message.fileId);
+    let files = 0;
+    for (const fileId of fileIds.values()) {
+      try {
+        if (await this.files.releaseIfUnshared(fileId)) files += 1;
+      } catch (error) {
+        this.log.error({ err: error, fileId: fileId.toHexString() }, 'could not release the file of an expired message');
+      }
+    }
+    return { messages: expired.length, files, more: expired.length === batch };
+  }
+
   /** Broadcasts a freshly stored message once, serialised once; the JSON is reused for the sender's acknowledgement. */
   private stored(doc: MessageDocument): string {
     this.timeline.appended(doc);

@@ -84,6 +84,12 @@ export class RoomsRepo {
     );
   }
 
+  /** Rooms that set their own retention, with it. */
+  async withOwnRetention(): Promise<{ _id: ObjectId; retentionDays: number }[]> {
+    const rooms = await this.rooms.find({ retentionDays: { $exists: true, $ne: null } }, { projection: { _id: 1, retentionDays: 1 } }).toArray();
+    return rooms.filter((room): room is RoomDocument & { retentionDays: number } => typeof room.retentionDays === 'number');
+  }
+
   /** Removes a room whose creation could not be completed. */
   async deleteById(id: ObjectId): Promise<void> {
     await this.rooms.deleteOne({ _id: id });
