@@ -74,6 +74,13 @@ export class RoomsRepo {
     );
   }
 
+  /** Sets the room's own retention (null: the global setting); the room as it is now, or null when it is gone. */
+  setRetention(id: ObjectId, retentionDays: number | null): Promise<RoomDocument | null> {
+    return this.writes.run(id.toHexString(), () =>
+      this.rooms.findOneAndUpdate({ _id: id }, { $set: { retentionDays, updatedAt: new Date() } }, { returnDocument: 'after' }),
+    );
+  }
+
   /** Moves lastMessageAt of several rooms forward to `at`, in one round trip (each update addressed by `_id`, which FerretDB looks up directly). */
   async touchActivity(ids: ObjectId[], at: Date): Promise<void> {
     if (ids.length === 0) return;
