@@ -29,6 +29,7 @@ export interface RoomsServiceDeps {
 
 const managers: ReadonlySet<MemberRole> = new Set(['owner', 'admin']);
 const ACTIVITY_INTERVAL_MS = 500;
+const MAX_ACTIVITY_INTERVAL_MS = 10_000;
 
 /** Rooms, memberships and roles: who may see, join, post in and manage which room. */
 export class RoomsService {
@@ -41,9 +42,11 @@ export class RoomsService {
   private readonly blockCheckTtlMs: number;
   private activity: RoomActivity | undefined;
   private blockEpoch = 1;
-  /** Rooms whose lastMessageAt should move, written in the background with one statement. */
+  /** Rooms whose lastMessageAt should move, written in the background in a few commands. */
   private activeRooms = new Set<string>();
   private activityWrite: Promise<void> | undefined;
+  /** How long the last write of room activity took (ms). */
+  private lastActivityWriteMs = 0;
 
   constructor(deps: RoomsServiceDeps) {
     this.rooms = deps.rooms;
@@ -320,12 +323,18 @@ export class RoomsService {
   private async writeActivity(): Promise<void> {
     try {
       while (this.activeRooms.size > 0) {
-        await new Promise((resolve) => setTimeout(resolve, ACTIVITY_INTERVAL_MS));
+        // Three times as long as the last write took, at least: with a thousand busy rooms each
+        // write is a thousand updates, and on FerretDB writing them back to back took most of the
+        // database's time from the messages themselves. Room lists then lag by a few seconds.
+        const interval = Math.min(MAX_ACTIVITY_INTERVAL_MS, Math.max(ACTIVITY_INTERVAL_MS, 3 * this.lastActivityWriteMs));
+        await new Promise((resolve) => setTimeout(resolve, interval));
         const batch = this.activeRooms;
         this.activeRooms = new Set();
+        const started = Date.now();
         await this.rooms
           .touchActivity([...batch].map((id) => new ObjectId(id)), new Date())
           .catch((error: unknown) => this.log.warn({ err: error, rooms: batch.size }, 'could not record room activity'));
+        this.lastActivityWriteMs = Date.now() - started;
       }
     } finally {
       this.activityWrite = undefined;
