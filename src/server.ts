@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { Config } from './config/load.js';
 import { openDatabase, type Database } from './db/database.js';
-import { migrate } from './db/migrate.js';
+import { detectEngine } from './db/engine.js';
+import { migrate, migrationStatus } from './db/migrate.js';
 import { createHttpApp } from './http/app.js';
 import type { Logger } from './logger.js';
 import { Hub } from './realtime/hub.js';
@@ -50,6 +51,9 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
   let hub: Hub | undefined;
   let httpServer: Server | undefined;
   try {
+    // A schema this chatd does not know (it was downgraded, or a newer chatd's backup restored by hand) would be misread and then written.
+    const newer = (await migrationStatus(database.db)).filter((entry) => !entry.known);
+    if (newer.length > 0) throw new Error(`the database was migrated by a newer chatd (${newer.map((entry) => entry.id).join(', ')} unknown here); run that version or newer`);
     if (applyMigrations) {
       const applied = await migrate(database.db, { logger });
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
@@ -57,7 +61,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
 
     let services: Services | undefined;
     hub = new Hub({ config, logger, authenticator: { authenticate: (token) => services!.authenticator.authenticate(token) } });
-    services = createServices({ config, logger, db: database.db, realtime: hub });
+    services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub });
     for (const module of services.hubModules) hub.use(module);
 
     const app = createHttpApp({ config, logger, routers: services.routers });

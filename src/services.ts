@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
+import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
 import { createAccounts } from './modules/auth/accounts.js';
@@ -22,9 +23,12 @@ import { filesRoutes } from './modules/files/routes.js';
 import { FilesService } from './modules/files/service.js';
 import { FileStorage } from './modules/files/storage.js';
 import { messagesEvents } from './modules/messages/events.js';
+import { MemoryTimeline } from './modules/messages/memory-timeline.js';
 import { MessagesRepo } from './modules/messages/repo.js';
 import { messagesRoutes } from './modules/messages/routes.js';
 import { MessagesService } from './modules/messages/service.js';
+import { QueryTimeline, type Timeline } from './modules/messages/timeline.js';
+import { TimelineRepo } from './modules/messages/timeline-repo.js';
 import { presenceEvents } from './modules/presence/events.js';
 import { PresenceService } from './modules/presence/service.js';
 import { roomsEvents } from './modules/rooms/events.js';
@@ -40,6 +44,8 @@ export interface ServiceDeps {
   config: Config;
   logger: Logger;
   db: Db;
+  /** The server behind `db`: FerretDB answers message history from chatd's own index. */
+  engine: DatabaseEngine;
   realtime: RealtimePublisher;
 }
 
@@ -65,7 +71,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, logger, db, realtime }: ServiceDeps): Services {
+export function createServices({ config, logger, db, engine, realtime }: ServiceDeps): Services {
   const accounts = createAccounts({ config, logger, db, realtime });
   const { signer, authenticator } = accounts;
   accounts.hasher.warm();
@@ -76,6 +82,8 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
   const roomsRepo = new RoomsRepo(db);
   const membershipsRepo = new MembershipsRepo(db);
   const messagesRepo = new MessagesRepo(db);
+  const savedIndex = new TimelineRepo(db);
+  const timeline: Timeline = engine === 'ferretdb' ? new MemoryTimeline({ messages: messagesRepo, saved: savedIndex, logger }) : new QueryTimeline(messagesRepo, savedIndex);
   const rooms = new RoomsService({
     rooms: roomsRepo,
     memberships: membershipsRepo,
@@ -86,9 +94,10 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
   });
   accounts.usersService.onBlocksChanged(() => rooms.blocksChanged());
   const storage = new FileStorage(config.CHATD_DATA_DIR);
-  const files = new FilesService(new FilesRepo(db), storage, messagesRepo, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
+  const files = new FilesService(new FilesRepo(db), storage, timeline, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
   const messages = new MessagesService({
     repo: messagesRepo,
+    timeline,
     rooms,
     files,
     realtime,
@@ -163,7 +172,7 @@ export function createServices({ config, logger, db, realtime }: ServiceDeps): S
       tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
-      retentionJob({ config, logger, db }),
+      retentionJob({ config, logger, rooms, messages }),
     ],
     drain: async () => {
       // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.

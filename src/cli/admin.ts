@@ -57,8 +57,15 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+/** Whether this run may ask, and if not, why: the reason goes into the error naming what is missing. */
+function asking(options: PasswordOptions): { interactive: true } | { interactive: false; why: string } {
+  if (options.yes) return { interactive: false, why: '--yes: nothing is asked' };
+  if (options.passwordStdin) return { interactive: false, why: 'standard input carries the password: nothing is asked' };
+  return isInteractive(options) ? { interactive: true } : { interactive: false, why: 'no terminal to ask on' };
+}
+
 /** The new password from --password, --password-stdin, or a hidden prompt (asked twice) on a terminal. */
-async function newPasswordFrom(options: PasswordOptions, interactive: boolean): Promise<string> {
+async function newPasswordFrom(options: PasswordOptions, mode: ReturnType<typeof asking>): Promise<string> {
   if (options.password !== undefined && options.passwordStdin) throw new CliError('--password and --password-stdin contradict each other; pick one');
   const given = options.passwordStdin ? await readStdin() : options.password;
   if (given !== undefined) {
@@ -66,7 +73,7 @@ async function newPasswordFrom(options: PasswordOptions, interactive: boolean): 
     if (problem) throw new CliError(problem, 'at least 8 characters with upper- and lower-case letters, a digit and a special character; at most 72 bytes');
     return given;
   }
-  if (!interactive) throw new CliError('a password is required: give --password-stdin (or --password), or run on a terminal to be asked');
+  if (!mode.interactive) throw new CliError(`a password is required: give --password-stdin or --password (${mode.why})`);
   const chosen = await passwordPrompt({ message: 'Password', mask: '*', validate: (value) => passwordProblem(value) ?? true });
   await passwordPrompt({ message: 'Password again', mask: '*', validate: (value) => value === chosen || 'the two passwords differ' });
   return chosen;
@@ -93,15 +100,15 @@ export function registerAdmin(program: Command): void {
     .option('--password-stdin', 'read the password from standard input')
     .option('-y, --yes', 'never prompt: everything must come from flags')
     .action(async (options: CreateOptions, command: Command) => {
-      const interactive = isInteractive(options) && !options.passwordStdin;
-      const ask = async (given: string | undefined, flag: string, message: string, schema: z.ZodType): Promise<string> => {
-        if (given !== undefined) return checked(schema, given, flag) as string;
-        if (!interactive) throw new CliError(`${flag} is required (no terminal to ask on)`);
-        return (await input({ message, validate: promptCheck(schema) })).trim();
+      const mode = asking(options);
+      const ask = async <S extends z.ZodType>(given: string | undefined, flag: string, message: string, schema: S): Promise<z.infer<S>> => {
+        if (given !== undefined) return checked(schema, given, flag);
+        if (!mode.interactive) throw new CliError(`${flag} is required (${mode.why})`);
+        return checked(schema, (await input({ message, validate: promptCheck(schema) })).trim(), flag);
       };
       const username = await ask(options.username, '--username', 'Username', usernameSchema);
-      const email = checked(emailSchema, await ask(options.email, '--email', 'E-mail', emailSchema), '--email');
-      const password = await newPasswordFrom(options, interactive);
+      const email = await ask(options.email, '--email', 'E-mail', emailSchema);
+      const password = await newPasswordFrom(options, mode);
       const user = await withAccounts(command, ({ usersService }) => usersService.create({ username, email, password, role: 'admin' }));
       console.log(`created administrator ${describe(user)}`);
     });
@@ -149,7 +156,7 @@ export function registerAdmin(program: Command): void {
     .option('-y, --yes', 'never prompt')
     .action(async (handle: string, options: PasswordOptions & { generate?: boolean }, command: Command) => {
       if (options.generate && (options.password !== undefined || options.passwordStdin)) throw new CliError('--generate and a given password contradict each other; pick one');
-      const password = options.generate ? generatePassword() : await newPasswordFrom(options, isInteractive(options) && !options.passwordStdin);
+      const password = options.generate ? generatePassword() : await newPasswordFrom(options, asking(options));
       const user = await withAccounts(command, async ({ usersService }) => usersService.setPassword((await usersService.findByHandle(handle))._id, password, 'password reset by an administrator'));
       console.log(`new password set for ${describe(user)}; every session was logged out`);
       if (options.generate) console.log(`password: ${password}`);

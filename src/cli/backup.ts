@@ -19,7 +19,7 @@ async function verify(file: string): Promise<void> {
     const { manifest, documents } = await verifyArchive(file);
     console.log(`ok: ${file} is a complete chatd backup`);
     console.log(`  taken ${manifest.createdAt} by chatd ${manifest.chatdVersion} from the ${manifest.database.kind} database "${manifest.database.name}"`);
-    console.log(`  documents as of ${manifest.snapshotAt}, schema at migration ${manifest.lastMigration ?? '(none)'}`);
+    console.log(`  holds everything stored before ${manifest.snapshotAt}, schema at migration ${manifest.lastMigration ?? '(none)'}`);
     console.log(`  ${formatCount(documents)} documents in ${manifest.collections.length} collections, ${formatCount(manifest.uploads.files)} uploads (${formatBytes(manifest.uploads.bytes)}); every checksum matches`);
   } catch (error) {
     if (error instanceof ArchiveDamaged) throw new CliError(`${file} is not a usable backup: ${error.message}`);

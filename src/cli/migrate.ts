@@ -28,7 +28,9 @@ export function registerMigrate(program: Command): void {
           console.log(`${entry.id.padEnd(28)} ${state.padEnd(32)} ${entry.description}`);
         }
         const pending = status.filter((entry) => !entry.appliedAt).length;
-        console.log(pending === 0 ? 'all migrations applied' : `${pending} pending: run \`chatd migrate\` (chatd serve also applies them at start)`);
+        const unknown = status.filter((entry) => !entry.known).length;
+        if (unknown > 0) console.log(`${unknown} applied by a newer chatd: this one is older than the database; run that version or newer`);
+        console.log(pending === 0 ? `all ${status.length - unknown} migrations of this chatd applied` : `${pending} pending: run \`chatd migrate\` (chatd serve also applies them at start)`);
       });
     });
 }

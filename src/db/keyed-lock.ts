@@ -12,15 +12,26 @@ export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const result = previous.then(work, work);
+    return this.runAll([key], work);
+  }
+
+  /**
+   * Runs `work` once every earlier holder of any of `keys` is done, holding all of them. The
+   * queues it waits on are taken when it is called, so two multi-key holders never wait on each
+   * other in a circle.
+   */
+  runAll<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    const unique = [...new Set(keys)];
+    const previous = unique.length === 1 ? (this.tails.get(unique[0]!) ?? Promise.resolve()) : Promise.all(unique.map((key) => this.tails.get(key)));
+    // Tails never reject, so `work` runs exactly once whatever happened to the holders before.
+    const result = previous.then(work);
     const tail = result.then(
       () => undefined,
       () => undefined,
     );
-    this.tails.set(key, tail);
+    for (const key of unique) this.tails.set(key, tail);
     void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
+      for (const key of unique) if (this.tails.get(key) === tail) this.tails.delete(key);
     });
     return result;
   }

@@ -22,6 +22,8 @@ export interface MigrationStatus {
   id: string;
   description: string;
   appliedAt: Date | undefined;
+  /** False for a migration applied by a newer chatd. */
+  known: boolean;
 }
 
 export class MigrationLockTimeout extends Error {
@@ -35,10 +37,10 @@ const STALE_LOCK_MS = 60_000;
 /** Each migration with its applied time, in order. Unknown applied ids (from a newer chatd) come last. */
 export async function migrationStatus(db: Db, migrations: readonly Migration[] = allMigrations): Promise<MigrationStatus[]> {
   const applied = new Map((await db.collection<AppliedRecord>('migrations').find().toArray()).map((r) => [r._id, r]));
-  const known = migrations.map((m) => ({ id: m.id, description: m.description, appliedAt: applied.get(m.id)?.appliedAt }));
+  const known = migrations.map((m) => ({ id: m.id, description: m.description, appliedAt: applied.get(m.id)?.appliedAt, known: true }));
   const unknown = [...applied.values()]
     .filter((r) => !migrations.some((m) => m.id === r._id))
-    .map((r) => ({ id: r._id, description: `${r.description} (not known to this chatd version)`, appliedAt: r.appliedAt }));
+    .map((r) => ({ id: r._id, description: `${r.description} (not known to this chatd version)`, appliedAt: r.appliedAt, known: false }));
   return [...known, ...unknown];
 }
 

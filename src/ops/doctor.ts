@@ -4,7 +4,7 @@ import cron from 'node-cron';
 import type { Config } from '../config/load.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { defaultLauncherPath, findRunningEmbedded } from '../db/embedded.js';
-import { pendingMigrations } from '../db/migrate.js';
+import { migrationStatus } from '../db/migrate.js';
 import { formatAge, formatBytes } from '../format.js';
 import type { Logger } from '../logger.js';
 import { detectUwsRuntime } from '../realtime/native.js';
@@ -74,10 +74,14 @@ const databaseReachable: Check = async (context) => {
 
 const migrations: Check = async ({ database }) => {
   if (!database) return { name: 'migrations', ok: false, detail: 'skipped: no database connection' };
-  const pending = await pendingMigrations(database.db);
-  return pending.length === 0
-    ? { name: 'migrations', ok: true, detail: 'all applied' }
-    : { name: 'migrations', ok: false, detail: `${pending.length} pending (${pending.map((m) => m.id).join(', ')}): run \`chatd migrate\`` };
+  const status = await migrationStatus(database.db);
+  const unknown = status.filter((entry) => !entry.known);
+  if (unknown.length > 0) {
+    return { name: 'migrations', ok: false, detail: `the database was migrated by a newer chatd (${unknown.map((m) => m.id).join(', ')} unknown here): run that version or newer` };
+  }
+  const pending = status.filter((entry) => !entry.appliedAt);
+  if (pending.length > 0) return { name: 'migrations', ok: false, detail: `${pending.length} pending (${pending.map((m) => m.id).join(', ')}): run \`chatd migrate\` (chatd serve also applies them at start)` };
+  return { name: 'migrations', ok: true, detail: `all applied (${status.length}, the last ${status.at(-1)?.id ?? 'none'})` };
 };
 
 const ports: Check = async ({ config }) => {

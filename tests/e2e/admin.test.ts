@@ -5,7 +5,7 @@ import { ObjectId, type Db, type MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, login, register, uniqueAccount } from '../support/accounts.js';
 import { apiClient, type ApiClient } from '../support/api.js';
-import { connectTestDb, runChatd, startChatd, TEST_JWT_REFRESH_SECRET, TEST_JWT_SECRET, type ChatdServer } from '../support/chatd.js';
+import { connectTestDb, runChatd, runChatdInTerminal, startChatd, TEST_JWT_REFRESH_SECRET, TEST_JWT_SECRET, type ChatdServer, type TerminalAnswer } from '../support/chatd.js';
 import { expectNoChange } from '../support/db-snapshot.js';
 import { createUser } from '../support/factories.js';
 import { HubClient } from '../support/hub-client.js';
@@ -41,13 +41,16 @@ const CLI_TIMEOUT = 180_000;
 const asAdmin = () => ({ token: admin.token });
 const user = async (id: string) => (await db.collection('users').findOne({ _id: new ObjectId(id) }))!;
 
-/** Runs `chatd admin ...` in its own process against the server's database. */
+const adminEnv = () => ({ MONGODB_URI: server.mongoUri, JWT_SECRET: TEST_JWT_SECRET, JWT_REFRESH_SECRET: TEST_JWT_REFRESH_SECRET, BCRYPT_COST: '10', PUBLIC_URL: `http://localhost:${server.httpPort}` });
+
+/** Runs `chatd admin ...` in its own process against the server's database (no terminal: stdin and stdout are pipes). */
 function chatdAdmin(args: string[], input?: string) {
-  return runChatd(['admin', ...args], {
-    cwd: mkdtempSync(join(tmpdir(), 'chatd-admin-')),
-    input,
-    env: { MONGODB_URI: server.mongoUri, JWT_SECRET: TEST_JWT_SECRET, JWT_REFRESH_SECRET: TEST_JWT_REFRESH_SECRET, BCRYPT_COST: '10', PUBLIC_URL: `http://localhost:${server.httpPort}` },
-  });
+  return runChatd(['admin', ...args], { cwd: mkdtempSync(join(tmpdir(), 'chatd-admin-')), input, env: adminEnv() });
+}
+
+/** The same on a terminal, typing `answers` as their prompts show. */
+function chatdAdminOnTerminal(args: string[], answers: TerminalAnswer[] = []) {
+  return runChatdInTerminal(['admin', ...args], { cwd: mkdtempSync(join(tmpdir(), 'chatd-admin-')), answers, env: adminEnv(), timeoutMs: CLI_TIMEOUT });
 }
 
 describe('admin API', () => {
@@ -137,10 +140,16 @@ describe('chatd admin (CLI)', () => {
     await expectNoChange(db, async () => {
       const noPassword = await chatdAdmin(['create', '--username', input.username, '--email', input.email]);
       expect(noPassword.code).toBe(1);
-      expect(noPassword.stderr.split('\n')[0]).toBe('chatd: a password is required: give --password-stdin (or --password), or run on a terminal to be asked');
-      const noUsername = await chatdAdmin(['create', '--email', input.email, '--password', input.password, '--yes']);
+      expect(noPassword.stderr.split('\n')[0]).toBe('chatd: a password is required: give --password-stdin or --password (no terminal to ask on)');
+      const noUsername = await chatdAdmin(['create', '--email', input.email, '--password', input.password]);
       expect(noUsername.code).toBe(1);
       expect(noUsername.stderr.split('\n')[0]).toBe('chatd: --username is required (no terminal to ask on)');
+      const noEmail = await chatdAdmin(['create', '--username', input.username, '--password-stdin'], `${input.password}\n`);
+      expect(noEmail.code).toBe(1);
+      expect(noEmail.stderr.split('\n')[0]).toBe('chatd: --email is required (standard input carries the password: nothing is asked)');
+      const both = await chatdAdmin(['create', '--username', input.username, '--email', input.email, '--password', input.password, '--password-stdin'], `${input.password}\n`);
+      expect(both.code).toBe(1);
+      expect(both.stderr.split('\n')[0]).toBe('chatd: --password and --password-stdin contradict each other; pick one');
       const weak = await chatdAdmin(['create', '--username', input.username, '--email', input.email, '--password', 'weak']);
       expect(weak.code).toBe(1);
       expect(weak.stderr.split('\n')[0]).toMatch(/^chatd: password must be at least 8 characters/);
@@ -150,12 +159,61 @@ describe('chatd admin (CLI)', () => {
       const taken = await chatdAdmin(['create', '--username', input.username, '--email', admin.email, '--password', input.password]);
       expect(taken.code).toBe(1);
       expect(taken.stderr.split('\n')[0]).toBe('chatd: That e-mail is already registered (email)');
-      const unknown = await chatdAdmin(['disable', 'nobody@example.test']);
-      expect(unknown.code).toBe(1);
-      expect(unknown.stderr.split('\n')[0]).toBe('chatd: No user nobody@example.test');
+      // Usernames are unique whatever their case.
+      const takenName = await chatdAdmin(['create', '--username', admin.username.toUpperCase(), '--email', input.email, '--password', input.password]);
+      expect(takenName.code).toBe(1);
+      expect(takenName.stderr.split('\n')[0]).toBe('chatd: That username is taken (username)');
+      for (const args of [['disable', 'nobody@example.test'], ['enable', 'nobody@example.test'], ['reset-password', 'nobody@example.test', '--generate'], ['set-role', 'nobody@example.test', 'admin'], ['disable', new ObjectId().toHexString()]]) {
+        const unknown = await chatdAdmin(args);
+        expect(unknown.code, args.join(' ')).toBe(1);
+        expect(unknown.stderr.split('\n')[0]).toBe(`chatd: No user ${args[1]}`);
+      }
+      const weakReset = await chatdAdmin(['reset-password', admin.id, '--password-stdin'], 'password\n');
+      expect(weakReset.code).toBe(1);
+      expect(weakReset.stderr.split('\n')[0]).toMatch(/^chatd: password must /);
+      const noNewPassword = await chatdAdmin(['reset-password', admin.id]);
+      expect(noNewPassword.code).toBe(1);
+      expect(noNewPassword.stderr.split('\n')[0]).toBe('chatd: a password is required: give --password-stdin or --password (no terminal to ask on)');
+      const badPage = await chatdAdmin(['list', '--page', '0']);
+      expect(badPage.code).toBe(1);
+      expect(badPage.stderr.split('\n')[0]).toBe('chatd: --page must be a whole number from 1 (got "0")');
       const badRole = await chatdAdmin(['set-role', admin.id, 'root']);
       expect(badRole.code).toBe(1);
       expect(badRole.stderr.split('\n')[0]).toBe('chatd: role must be admin or user (got "root")');
+    });
+  }, CLI_TIMEOUT);
+
+  it('on a terminal asks only for what the flags leave out, the password hidden and twice', async () => {
+    const input = uniqueAccount('tty');
+    const result = await chatdAdminOnTerminal(['create', '--email', input.email], [
+      { when: /Username/, send: input.username },
+      { when: /Password/, send: input.password },
+      { when: /Password again/, send: input.password },
+    ]);
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`created administrator ${input.username} <${input.email}>`));
+    expect(result.stdout).not.toMatch(/E-mail/);
+    expect(result.stdout).not.toContain(input.password);
+    await login(api, input.email, input.password);
+
+    const reset = await chatdAdminOnTerminal(['reset-password', input.username], [
+      { when: /Password/, send: 'N3w!terminal' },
+      { when: /Password again/, send: 'N3w!terminal' },
+    ]);
+    expect(reset.code, reset.stdout).toBe(0);
+    expect(reset.stdout).toMatch(/new password set for /);
+    await login(api, input.email, 'N3w!terminal');
+  }, CLI_TIMEOUT);
+
+  it('with --yes asks nothing even on a terminal, and names what is missing', async () => {
+    const input = uniqueAccount('yes');
+    await expectNoChange(db, async () => {
+      const create = await chatdAdminOnTerminal(['create', '--email', input.email, '--yes']);
+      expect(create.code).toBe(1);
+      expect(create.stdout.trim().split('\n')[0]).toBe('chatd: --username is required (--yes: nothing is asked)');
+      const reset = await chatdAdminOnTerminal(['reset-password', admin.id, '--yes']);
+      expect(reset.code).toBe(1);
+      expect(reset.stdout.trim().split('\n')[0]).toBe('chatd: a password is required: give --password-stdin or --password (--yes: nothing is asked)');
     });
   }, CLI_TIMEOUT);
 

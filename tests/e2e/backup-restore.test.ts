@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ObjectId, type Db } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDb, runChatd, startChatd, testDatabaseUri } from '../support/chatd.js';
+import { forgeToken } from '../support/tokens.js';
 import { cliEnv, connectEmbedded, databaseDigest, fileDoc, membershipDoc, messageDoc, oddTypes, roomDoc, uploadsDigest, userDoc, writeUpload } from '../support/ops.js';
 
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
@@ -66,7 +67,7 @@ describe('backup and restore on the embedded database', { timeout: 180_000 }, ()
       const backup = await runChatd(['backup'], { cwd: dataDir, env, timeoutMs: 120_000 });
       expect(backup.code, backup.stderr).toBe(0);
       expect(backup.stdout).toMatch(/^wrote .*\/backups\/chatd-\d{4}-\d\d-\d\dT[\d-]+Z\.tar\.gz \(/m);
-      expect(backup.stdout).toMatch(/schema at migration 0001-initial/);
+      expect(backup.stdout).toMatch(/schema at migration 0002-message-index/);
       const names = archivesIn(join(dataDir, 'backups'));
       expect(names).toHaveLength(1);
       archive = join(dataDir, 'backups', names[0]!);
@@ -102,6 +103,13 @@ describe('backup and restore on the embedded database', { timeout: 180_000 }, ()
         const after = await databaseDigest(db);
         expect(after).toEqual(before);
         expect(after.messages!.count).toBe(401);
+        // The archive has no message index: the restored server builds one from the restored messages.
+        const room = (await db.collection('rooms').find().toArray())[0]!;
+        const member = (await db.collection('memberships').findOne({ roomId: room._id }))!;
+        const inRoom = await db.collection('messages').countDocuments({ roomId: room._id });
+        const history = await fetch(`${restored.baseUrl}/api/messages?roomId=${room._id.toHexString()}&limit=100`, { headers: { Authorization: `Bearer ${forgeToken(member.userId.toHexString())}` } });
+        expect(((await history.json()) as { messages: unknown[] }).messages).toHaveLength(Math.min(100, inRoom));
+        expect(restored.logs.some((line) => line.includes('rebuilding the message index'))).toBe(true);
         expect(after.future_module_things!.indexes.some((index) => index.startsWith('note_unique'))).toBe(true);
         // Types survive: a 64-bit integer is still one, a double 1.0 is not an int.
         const odd = await db.collection('messages').findOne({ extra: { $exists: true } }, { promoteValues: false, promoteLongs: false });
@@ -178,7 +186,7 @@ describe('backup and restore against a MongoDB URI', { timeout: 180_000 }, () =>
 
     const refused = await runChatd(['restore', archive], { cwd: targetDir, env });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^chatd: the database is not empty \(users: 1 document\(s\), rooms: 1 document\(s\), .*uploads holds files\); nothing was changed$/m);
+    expect(refused.stderr).toMatch(/^chatd: the database is not empty \(rooms: 1 document\(s\), users: 1 document\(s\), .*uploads holds files\); nothing was changed$/m);
     expect(refused.stderr).toMatch(/hint: add --force/);
     expect(await databaseDigest(target)).toEqual(untouched);
     expect(readFileSync(join(targetDir, 'uploads', 'existing-upload'), 'utf8')).toBe('keep me');

@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'dotenv';
 import { describe, expect, it } from 'vitest';
-import { runChatd, testDatabaseUri } from '../support/chatd.js';
+import { connectTestDb, freePort, runChatd, testDatabaseUri } from '../support/chatd.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'chatd-cli-'));
+// Each CLI run is a fresh Node process; on a busy two-core machine that takes seconds.
+const CLI_TIMEOUT = 180_000;
 
 describe('chatd init', () => {
   it('writes .env with mode 0600, two different 32-byte secrets, and creates the data directory', async () => {
@@ -110,19 +112,48 @@ describe('chatd migrate and doctor against a MongoDB URI', () => {
     const before = await runChatd(['migrate', 'status'], { cwd: dir, env });
     expect(before.code, before.stderr).toBe(0);
     expect(before.stdout).toMatch(/0001-initial\s+pending/);
+    expect(before.stdout).toMatch(/0002-message-index\s+pending/);
+    expect(before.stdout).toMatch(/^\d+ pending: run `chatd migrate`/m);
+    const early = await runChatd(['doctor'], { cwd: dir, env });
+    expect(early.code).toBe(1);
+    expect(early.stdout).toMatch(/^FAIL migrations: \d+ pending \(0001-initial.*\): run `chatd migrate`/m);
     const applied = await runChatd(['migrate'], { cwd: dir, env });
     expect(applied.code, applied.stderr).toBe(0);
-    expect(applied.stdout).toMatch(/applied \d+ migration\(s\): 0001-initial/);
+    expect(applied.stdout).toMatch(/applied 2 migration\(s\): 0001-initial, 0002-message-index/);
     const again = await runChatd(['migrate'], { cwd: dir, env });
     expect(again.stdout).toMatch(/nothing to apply/);
     const after = await runChatd(['migrate', 'status'], { cwd: dir, env });
     expect(after.stdout).toMatch(/0001-initial\s+applied/);
+    expect(after.stdout).toMatch(/0002-message-index\s+applied/);
     const doctor = await runChatd(['doctor'], { cwd: dir, env });
     expect(doctor.stdout).toMatch(/^ok {3}database: /m);
     expect(doctor.stdout).toMatch(/^ok {3}websocket engine: uWebSockets.js native binary/m);
-    expect(doctor.stdout).toMatch(/^ok {3}migrations: all applied/m);
+    expect(doctor.stdout).toMatch(/^ok {3}migrations: all applied \(\d+, the last \d{4}-[a-z0-9-]+\)$/m);
+    expect(doctor.stdout).toMatch(/^ok {3}backups: none taken yet/m);
     expect(doctor.code, doctor.stdout).toBe(0);
-  });
+  }, CLI_TIMEOUT);
+
+  it('a database a newer chatd migrated: status says so, doctor fails, serve refuses it', async () => {
+    const dir = tempDir();
+    await runChatd(['init', '--yes', '--port', '4250'], { cwd: dir });
+    const env = { MONGODB_URI: testDatabaseUri('cli_newer') };
+    expect((await runChatd(['migrate'], { cwd: dir, env })).code).toBe(0);
+    const { client, db } = await connectTestDb(env.MONGODB_URI);
+    try {
+      await db.collection('migrations').insertOne({ _id: '9999-from-the-future' as never, description: 'a newer chatd', appliedAt: new Date(), durationMs: 1 });
+    } finally {
+      await client.close();
+    }
+    const newer = await runChatd(['migrate', 'status'], { cwd: dir, env });
+    expect(newer.stdout).toMatch(/^9999-from-the-future\s+applied .*\(not known to this chatd version\)$/m);
+    expect(newer.stdout).toMatch(/^1 applied by a newer chatd: this one is older than the database/m);
+    const worried = await runChatd(['doctor'], { cwd: dir, env });
+    expect(worried.code).toBe(1);
+    expect(worried.stdout).toMatch(/^FAIL migrations: the database was migrated by a newer chatd \(9999-from-the-future unknown here\)/m);
+    const serve = await runChatd(['serve'], { cwd: dir, env: { ...env, PORT: String(await freePort()), WS_PORT: String(await freePort()) } });
+    expect(serve.code).toBe(1);
+    expect(serve.stderr).toMatch(/could not start: the database was migrated by a newer chatd \(9999-from-the-future unknown here\)/);
+  }, CLI_TIMEOUT);
 
   it('doctor fails and names the problem when the database is unreachable', async () => {
     const dir = tempDir();

@@ -80,6 +80,20 @@ describe('POST /api/files', () => {
     expect((await upload(undefined, PNG, 'anon.png')).status).toBe(401);
     expect(readdirSync(uploadsDir).sort()).toEqual(before);
   });
+
+  it('answers every refused multi-file upload with 400 and leaves nothing behind, even with a write in flight', async () => {
+    const [alice] = await fx.users(1);
+    const before = readdirSync(uploadsDir).sort();
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const two = new FormData();
+      two.append('file', new Blob([PNG]), 'one.png');
+      two.append('file', new Blob([PNG]), 'two.png');
+      statuses.push((await fx.api.call('POST', '/api/files', undefined, { token: alice!.token, raw: two })).status);
+    }
+    expect(new Set(statuses)).toEqual(new Set([400]));
+    expect(readdirSync(uploadsDir).sort()).toEqual(before);
+  });
 });
 
 describe('GET /api/files/:id', () => {

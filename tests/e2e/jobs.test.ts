@@ -1,9 +1,11 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { connectTestDb, runChatd, startChatd, testDatabaseUri } from '../support/chatd.js';
-import { cliEnv, daysAgo, messageDoc, roomDoc, userDoc } from '../support/ops.js';
+import { join as joinRoom, messagingFixture, send } from '../support/messaging.js';
+import { cliEnv, daysAgo } from '../support/ops.js';
 import { until } from '../support/wait.js';
 
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
@@ -37,7 +39,8 @@ describe('jobs inside chatd serve', { timeout: 180_000 }, () => {
     const env = await cliEnv(dataDir, mongoUri, { BACKUP_CRON: '*/2 * * * * *', BACKUP_KEEP: '2' });
     const doctor = await runChatd(['doctor'], { cwd: dataDir, env });
     expect(doctor.stdout).toMatch(/^ok {3}backups: last backup .* \(scheduled\) .*chatd-.*\.tar\.gz \(.*\); scheduled "\*\/2 \* \* \* \* \*", keeping 2$/m);
-    expect(doctor.code, doctor.stdout).toBe(0);
+    // The ports were free when picked, but parallel test files' connections may take them since.
+    expect(doctor.stdout.split('\n').filter((line) => line.startsWith('FAIL') && !line.startsWith('FAIL port '))).toEqual([]);
 
     const verify = await runChatd(['backup', '--verify', join(dataDir, 'backups', kept.at(-1)!)], { cwd: dataDir, env });
     expect(verify.code, verify.stderr).toBe(0);
@@ -60,25 +63,43 @@ describe('jobs inside chatd serve', { timeout: 180_000 }, () => {
     expect(doctor.stdout).toMatch(/^FAIL backups: the last scheduled backup .* FAILED: .*ENOTDIR.*; no backup has succeeded yet$/m);
   });
 
-  it('runs the retention sweep on RETENTION_CRON', async () => {
-    const dataDir = tempDir('retention-job');
-    const mongoUri = testDatabaseUri('retention_job');
-    const server = await startChatd({ dataDir, mongoUri, env: { RETENTION_DAYS: '30', RETENTION_CRON: '* * * * * *' } });
-    const { client, db } = await connectTestDb(mongoUri);
+  it('runs the retention sweep on RETENTION_CRON through the messages module: history, room list and files follow', async () => {
+    const fx = await messagingFixture({ env: { RETENTION_DAYS: '30', RETENTION_CRON: '* * * * * *' } });
     try {
-      const user = userDoc();
-      const room = roomDoc(user._id);
-      await db.collection('users').insertOne(user);
-      await db.collection('rooms').insertOne(room);
-      const stale = messageDoc(room._id, user._id, { createdAt: daysAgo(31) });
-      const fresh = messageDoc(room._id, user._id, { createdAt: daysAgo(29) });
-      await db.collection('messages').insertMany([stale, fresh]);
-      await until('the stale message is swept', async () => (await db.collection('messages').countDocuments({ _id: stale._id })) === 0, 30_000);
-      expect(await db.collection('messages').countDocuments({ _id: fresh._id })).toBe(1);
-      await until('the sweep logs what it deleted', () => entries(server.logs).some((entry) => entry.msg === 'retention sweep deleted 1 message(s) and 0 upload(s)'));
+      const [alice, bob] = await fx.users(2);
+      const busy = await fx.room(alice!, [bob!]);
+      const quiet = await fx.room(alice!, [bob!]);
+      const form = new FormData();
+      form.append('file', new Blob([Buffer.from('old bytes')], { type: 'application/octet-stream' }), 'old.bin');
+      const uploaded = await fx.api.call('POST', '/api/files', undefined, { token: alice!.token, raw: form });
+      expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(201);
+      const fileId = uploaded.body.file.fileId as string;
+      const stored = await fx.db.collection('files').findOne({ _id: new ObjectId(fileId) });
+
+      const hub = await fx.connect(alice!);
+      const old = [await send(hub, busy, 'old text'), await send(hub, busy, 'old file', { fileAttachment: { fileId } }), await send(hub, quiet, 'old in the quiet room')];
+      const fresh = [await send(hub, busy, 'fresh one'), await send(hub, busy, 'fresh two')];
+      const asBob = { token: bob!.token };
+      expect((await fx.api.get(`/api/messages?roomId=${busy}`, asBob)).body.messages).toHaveLength(4);
+      expect((await fx.api.get(`/api/files/${fileId}`, asBob)).status).toBe(200);
+
+      // Time passes for the old ones.
+      await fx.db.collection('messages').updateMany({ _id: { $in: old.map((message) => new ObjectId(message._id as string)) } }, { $set: { createdAt: daysAgo(31) } });
+      await until('the old messages are swept', async () => (await fx.db.collection('messages').countDocuments({ _id: { $in: old.map((message) => new ObjectId(message._id as string)) } })) === 0, 30_000);
+      await until('the sweep logs what it deleted', () => entries(fx.server.logs).some((entry) => entry.msg === 'retention sweep deleted 3 message(s) and 1 upload(s)'));
+
+      const history = await fx.api.get(`/api/messages?roomId=${busy}`, asBob);
+      expect(history.body.messages.map((message: { _id: string }) => message._id)).toEqual([fresh[1]._id, fresh[0]._id]);
+      const rooms = await fx.api.get('/api/rooms', asBob);
+      const byId = new Map(rooms.body.rooms.map((room: { _id: string }) => [room._id, room]));
+      expect(byId.get(busy)).toMatchObject({ lastMessage: { _id: fresh[1]._id } });
+      expect(byId.get(quiet)).toMatchObject({ lastMessage: null, unreadCount: 0 });
+      expect((await fx.api.get(`/api/files/${fileId}`, asBob)).status).toBe(404);
+      expect(existsSync(join(fx.server.dataDir, 'uploads', stored!.storedName as string))).toBe(false);
+      const replay = await joinRoom(hub, busy);
+      expect(replay.data.messages.map((message: { _id: string }) => message._id)).toEqual([fresh[0]._id, fresh[1]._id]);
     } finally {
-      await client.close();
-      expect(await server.stop()).toBe(0);
+      await fx.close();
     }
   });
 });

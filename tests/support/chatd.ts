@@ -70,6 +70,49 @@ export function runChatd(args: string[], options: { env?: Record<string, string 
   });
 }
 
+/** A prompt to wait for on the terminal, and what to type when it shows. */
+export interface TerminalAnswer {
+  when: RegExp;
+  send: string;
+}
+
+const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+// eslint-disable-next-line no-control-regex
+const ansi = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+/**
+ * Runs a chatd CLI command on a pseudo-terminal (util-linux `script`), so it sees a TTY on stdin
+ * and stdout, and types each answer once its prompt appears (matched in order, each after the
+ * previous answer). `stdout` is everything the terminal showed, both streams, escapes removed.
+ */
+export function runChatdInTerminal(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; answers?: TerminalAnswer[]; timeoutMs?: number } = {}): Promise<RunResult> {
+  const command = ['exec', process.execPath, chatdBin, ...args].map(shellQuote).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: options.cwd ?? repoRoot, env: cleanEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const answers = [...(options.answers ?? [])];
+    let screen = '';
+    let answeredUpTo = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      screen += chunk.toString().replace(ansi, '');
+      const next = answers[0];
+      if (next && next.when.test(screen.slice(answeredUpTo))) {
+        answers.shift();
+        answeredUpTo = screen.length;
+        child.stdin.write(`${next.send}\r`);
+      }
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`chatd ${args.join(' ')} on a terminal timed out\nscreen: ${screen}`));
+    }, options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: screen, stderr: '' });
+    });
+  });
+}
+
 /** The parent's environment minus chatd settings, so a developer's shell cannot leak into a test. */
 function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};

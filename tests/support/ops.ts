@@ -15,11 +15,11 @@ export interface CollectionDigest {
   indexes: string[];
 }
 
-/** Every collection (locks aside: they belong to a live process) with its documents' content hashes. */
+/** Every collection (locks and the message index aside: a live process's, never backed up) with its documents' content hashes. */
 export async function databaseDigest(db: Db): Promise<Record<string, CollectionDigest>> {
   const digest: Record<string, CollectionDigest> = {};
   for (const { name } of await db.listCollections({}, { nameOnly: true }).toArray()) {
-    if (name === 'locks' || name.startsWith('system.')) continue;
+    if (name === 'locks' || name === 'message_index' || name.startsWith('system.')) continue;
     const hashes: string[] = [];
     for await (const document of db.collection(name).find({}, { promoteValues: false, promoteLongs: false, promoteBuffers: false })) {
       hashes.push(createHash('sha256').update(BSON.EJSON.stringify(document, { relaxed: false })).digest('hex'));

@@ -80,7 +80,7 @@ func main() {
 
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
-	go keepIDIndexes(ctx, abs, logger)
+	go indexIDLookups(ctx, abs, logger)
 
 	// MongoDBURI blocks until the listener is bound, so the announced address is the real one
 	// even when port 0 was asked for. The supervisor reads this single line from stdout.
@@ -92,20 +92,49 @@ func main() {
 	}
 }
 
-// FerretDB 1.24's SQLite backend looks documents up by _id (find by _id, and every update and
-// delete, which rewrite documents one by one by _id) with the expression _ferretdb_sjson->'$._id',
-// but indexes _id as _ferretdb_sjson->"_id". SQLite matches index expressions by their text, so
-// none of those statements uses an index: each one parses every document of the collection. On
-// a users collection of 10 000 that is tens of milliseconds of CPU per login or presence change.
-// keepIDIndexes gives every collection table an index on the expression the statements use.
-func keepIDIndexes(ctx context.Context, dir string, logger *slog.Logger) {
-	ticker := time.NewTicker(2 * time.Second)
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, "chatd-ferretdb: "+msg)
+	os.Exit(1)
+}
+
+// idIndexSuffix names the index indexIDLookups adds to each collection's table.
+const idIndexSuffix = "_chatd_id"
+
+// indexIDLookups makes SQLite answer FerretDB's `_id` lookups from an index.
+//
+// FerretDB 1.24 looks a document up by `_id` with `WHERE _ferretdb_sjson->'$._id' = ?`, but
+// indexes `_id` as `_ferretdb_sjson->"_id"`: SQLite matches index expressions as written, so
+// every findOne, update and delete by `_id` read the table row by row up to the document (all of
+// it for updates and deletes): 300 ms for a late document among 100 000 messages. An index on the
+// expression the queries use makes those lookups logarithmic. FerretDB does not know of it (it
+// is not listed, backed up or dropped by name) and SQLite drops it with its table. New databases
+// and collections get theirs within a second.
+func indexIDLookups(ctx context.Context, dir string, logger *slog.Logger) {
+	handles := map[string]*sql.DB{}
+	defer func() {
+		for _, db := range handles {
+			_ = db.Close()
+		}
+	}()
+	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	for {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
 		for _, file := range files {
-			if err := ensureIDIndexes(ctx, file); err != nil && ctx.Err() == nil {
-				logger.Debug("could not add _id path indexes", "file", file, "error", err)
+			db := handles[file]
+			if db == nil {
+				uri := (&url.URL{Scheme: "file", Path: file, RawQuery: "_pragma=busy_timeout(10000)"}).String()
+				opened, err := sql.Open("sqlite", uri)
+				if err != nil {
+					logger.Warn("cannot open database file to index _id lookups", "file", file, "error", err)
+					continue
+				}
+				opened.SetMaxOpenConns(1)
+				handles[file] = opened
+				db = opened
+			}
+			if err := ensureIDIndexes(ctx, db); err != nil && ctx.Err() == nil {
+				logger.Warn("cannot index _id lookups", "file", file, "error", err)
 			}
 		}
 		select {
@@ -116,40 +145,35 @@ func keepIDIndexes(ctx context.Context, dir string, logger *slog.Logger) {
 	}
 }
 
-// ensureIDIndexes adds the _id path index to the collection tables of one database file that lack
-// it. The file is opened afresh each time: FerretDB deletes and recreates a dropped database's file.
-func ensureIDIndexes(ctx context.Context, file string) error {
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: file, RawQuery: "_pragma=busy_timeout(10000)&mode=rw"}).String())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+// ensureIDIndexes adds the `_id` lookup index to every collection table of one database that lacks it.
+func ensureIDIndexes(ctx context.Context, db *sql.DB) error {
 	rows, err := db.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections c
-		WHERE NOT EXISTS (SELECT 1 FROM sqlite_master m WHERE m.type = 'index' AND m.name = '_chatd_id_' || c.table_name)`)
+		WHERE EXISTS (SELECT 1 FROM sqlite_master t WHERE t.type = 'table' AND t.name = c.table_name)
+		AND NOT EXISTS (SELECT 1 FROM sqlite_master i WHERE i.type = 'index' AND i.name = c.table_name || ?)`, idIndexSuffix)
 	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil // FerretDB has not set this database up yet
+		}
 		return err
 	}
 	var tables []string
 	for rows.Next() {
 		var table string
 		if err := rows.Scan(&table); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return err
 		}
 		tables = append(tables, table)
 	}
-	rows.Close()
+	_ = rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	for _, table := range tables {
-		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, "_chatd_id_"+table, table)
-		// A collection dropped meanwhile takes its table with it; the next round no longer sees it.
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+idIndexSuffix, table)
 		if _, err := db.ExecContext(ctx, q); err != nil && !strings.Contains(err.Error(), "no such table") {
 			return err
 		}
 	}
 	return nil
-}
-
-func fail(msg string) {
-	fmt.Fprintln(os.Stderr, "chatd-ferretdb: "+msg)
-	os.Exit(1)
 }

@@ -1,5 +1,6 @@
 import type { Migration } from './types.js';
 import { migration as initial } from './0001-initial.js';
+import { migration as messageIndex } from './0002-message-index.js';
 
 /** Every migration, in the order they apply. A unit test checks this matches the files. */
-export const migrations: readonly Migration[] = [initial];
+export const migrations: readonly Migration[] = [initial, messageIndex];

@@ -101,13 +101,17 @@ export class FilesService {
     return { file: presentFile(file), inline: inlineTypes.has(file.mimeType), stream };
   }
 
-  /** After a message carrying the file was deleted: if no other message shares it, the file goes, bytes and all. */
-  async releaseIfUnshared(fileId: ObjectId): Promise<void> {
-    if ((await this.shares.roomsSharing(fileId)).length > 0) return;
+  /**
+   * After a message carrying the file was deleted: if no other message shares it, the file goes,
+   * bytes and all (the row first: a crash in between leaves unused bytes, never a row without
+   * them). True when it went.
+   */
+  async releaseIfUnshared(fileId: ObjectId): Promise<boolean> {
+    if ((await this.shares.roomsSharing(fileId)).length > 0) return false;
     const file = await this.repo.deleteById(fileId);
-    if (file) {
-      await this.storage.remove(file.storedName);
-      this.log.info({ fileId: fileId.toHexString() }, 'removed a file no message shares any more');
-    }
+    if (!file) return false;
+    await this.storage.remove(file.storedName);
+    this.log.info({ fileId: fileId.toHexString() }, 'removed a file no message shares any more');
+    return true;
   }
 }

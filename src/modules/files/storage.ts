@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, type ReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /**
  * The bytes of uploads, as files under `$CHATD_DATA_DIR/uploads` named by random ids. Names
@@ -20,7 +20,11 @@ export class FileStorage {
     return randomBytes(16).toString('hex');
   }
 
+  /** Refuses a name that is not a plain file name: only a tampered database holds one, and it must not reach outside. */
   pathOf(storedName: string): string {
+    if (!storedName || storedName === '.' || storedName === '..' || basename(storedName) !== storedName || storedName.includes('\\')) {
+      throw new Error(`stored file name ${JSON.stringify(storedName)} is not a file in the uploads directory`);
+    }
     return join(this.dir, storedName);
   }
 

@@ -1,6 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { once } from 'node:events';
 import { koaBody } from 'koa-body';
 import { Invalid, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import type { ChatdMiddleware } from '../../http/context.js';
@@ -11,9 +10,12 @@ const MULTIPART_OVERHEAD = 64 * 1024;
 
 async function discard(written: { path: string; stream: WriteStream }[]): Promise<void> {
   for (const { path, stream } of written) {
-    // Wait until the stream has let go of the file, or its late open would create it again.
+    // Wait until the stream has let go of the file, or its late open would create it again. A write
+    // still in flight fails with ERR_STREAM_DESTROYED: expected here, and not the upload's answer
+    // (events.once would reject on it and leave the partial file behind).
     if (!stream.closed) {
-      const closed = once(stream, 'close');
+      const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+      stream.on('error', () => undefined);
       stream.destroy();
       await closed;
     }

@@ -1,5 +1,6 @@
-import { MongoBulkWriteError, type Collection, type Db, type Filter, type ObjectId } from 'mongodb';
-import type { MessageDocument, Reaction } from './types.js';
+import { MongoBulkWriteError, type Collection, type Db, type Filter, type ObjectId, type UpdateFilter } from 'mongodb';
+import { KeyedLock } from '../../db/keyed-lock.js';
+import type { MessageDocument, Reaction, ReadReceipt } from './types.js';
 
 /** How an ordered batch insert ended: the first `stored` documents are in, then maybe one failed. */
 export interface BatchInsertResult {
@@ -7,11 +8,39 @@ export interface BatchInsertResult {
   failed?: { index: number; duplicate: boolean; message: string };
 }
 
+/** A message retention removed: what is needed to release its file and correct what is known about its room. */
+export interface ExpiredMessage {
+  _id: ObjectId;
+  roomId: ObjectId;
+  fileId?: ObjectId;
+}
+
+/** A change to a stored message; each one moves `updatedAt` (join_room with `since` replays changes by it). */
+export type MessageChange =
+  | { kind: 'receipt'; receipt: ReadReceipt }
+  | { kind: 'reactions'; reactions: Reaction[]; at: Date }
+  | { kind: 'edit'; content: string; at: Date }
+  | { kind: 'delete'; at: Date };
+
+function updateFor(change: MessageChange, current: MessageDocument): UpdateFilter<MessageDocument> {
+  switch (change.kind) {
+    case 'receipt':
+      return { $push: { readBy: change.receipt }, $set: { updatedAt: change.receipt.readAt } };
+    case 'reactions':
+      return { $set: { reactions: change.reactions, updatedAt: change.at } };
+    case 'edit':
+      return { $set: { content: change.content, editedAt: change.at, updatedAt: change.at }, $push: { editHistory: { content: current.content, editedAt: change.at } } };
+    case 'delete':
+      return { $set: { isDeleted: true, deletedAt: change.at, updatedAt: change.at } };
+  }
+}
+
 /** The `messages` collection. */
 export class MessagesRepo {
   private readonly messages: Collection<MessageDocument>;
+  private readonly writes = new KeyedLock();
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.messages = db.collection<MessageDocument>('messages');
   }
 
@@ -83,29 +112,53 @@ export class MessagesRepo {
     return this.messages.countDocuments(filter, { limit: cap });
   }
 
-  /** Adds a read receipt unless the user already has one; true when it was added. */
-  async addReceipt(id: ObjectId, userId: ObjectId, at: Date): Promise<boolean> {
-    const result = await this.messages.updateOne({ _id: id, 'readBy.userId': { $ne: userId } }, { $push: { readBy: { userId, readAt: at } }, $set: { updatedAt: at } });
-    return result.modifiedCount === 1;
+  /**
+   * Reads a message and applies the update `decide` returns for it (null: nothing to change),
+   * with no other change to the message in between: changes to one message are queued here
+   * (KeyedLock; FerretDB would otherwise lose one of two concurrent updates or let two
+   * conditional ones through) and address it by `_id` alone, the one filter FerretDB looks up
+   * directly instead of scanning the collection. Null when there is no such message.
+   */
+  modify(id: ObjectId, decide: (doc: MessageDocument) => Promise<MessageChange | null> | MessageChange | null): Promise<{ doc: MessageDocument; changed: boolean } | null> {
+    return this.writes.run(id.toHexString(), async () => {
+      const doc = await this.messages.findOne({ _id: id });
+      if (!doc) return null;
+      const change = await decide(doc);
+      if (!change) return { doc, changed: false };
+      const after = await this.messages.findOneAndUpdate({ _id: id }, updateFor(change, doc), { returnDocument: 'after' });
+      return after ? { doc: after, changed: true } : null;
+    });
   }
 
-  /** Replaces the reactions if they are still `expected` (compare and swap); the updated message, or null when they changed meanwhile. */
-  replaceReactions(id: ObjectId, expected: Reaction[], next: Reaction[], at: Date): Promise<MessageDocument | null> {
-    return this.messages.findOneAndUpdate({ _id: id, isDeleted: false, reactions: expected }, { $set: { reactions: next, updatedAt: at } }, { returnDocument: 'after' });
+  /** Every message's fields the message index keeps, in no particular order, streamed (a rebuild of the index). */
+  async *indexFields(): AsyncGenerator<Pick<MessageDocument, '_id' | 'roomId' | 'senderId' | 'isDeleted' | 'createdAt' | 'updatedAt'> & { fileAttachment?: { fileId: ObjectId } }> {
+    const cursor = this.messages.find({}, { projection: { _id: 1, roomId: 1, senderId: 1, isDeleted: 1, createdAt: 1, updatedAt: 1, 'fileAttachment.fileId': 1 }, batchSize: 5000 });
+    try {
+      for await (const message of cursor) yield message;
+    } finally {
+      await cursor.close();
+    }
   }
 
-  /** Replaces the content if it is still `expected`, keeping the old one in editHistory; null when it changed meanwhile or is deleted. */
-  edit(id: ObjectId, expected: string, content: string, at: Date): Promise<MessageDocument | null> {
-    return this.messages.findOneAndUpdate(
-      { _id: id, isDeleted: false, content: expected },
-      { $set: { content, editedAt: at, updatedAt: at }, $push: { editHistory: { content: expected, editedAt: at } } },
-      { returnDocument: 'after' },
-    );
+  /**
+   * How many messages are stored, from the database's statistics: on FerretDB a count reads every
+   * document, its collStats counts SQLite's rows (exact, and a hundredth of the time).
+   */
+  async countStored(): Promise<number> {
+    const stats = await this.db.command({ collStats: 'messages' });
+    return Number(stats.count ?? 0);
   }
 
-  /** Marks a message deleted; null when it already was. */
-  softDelete(id: ObjectId, at: Date): Promise<MessageDocument | null> {
-    return this.messages.findOneAndUpdate({ _id: id, isDeleted: false }, { $set: { isDeleted: true, deletedAt: at, updatedAt: at } }, { returnDocument: 'after' });
+  /**
+   * Deletes up to `batch` messages created before `cutoff`, of one room, or (roomId null) of every
+   * room except `except`; returns those it deleted. For retention: the only hard delete of messages.
+   */
+  async deleteOlderThan(roomId: ObjectId | null, cutoff: Date, batch: number, except: ObjectId[] = []): Promise<ExpiredMessage[]> {
+    const filter: Filter<MessageDocument> = roomId ? { roomId, createdAt: { $lt: cutoff } } : { roomId: { $nin: except }, createdAt: { $lt: cutoff } };
+    const doomed = await this.messages.find(filter, { projection: { _id: 1, roomId: 1, 'fileAttachment.fileId': 1 }, limit: batch }).toArray();
+    if (doomed.length === 0) return [];
+    await this.messages.deleteMany({ _id: { $in: doomed.map((message) => message._id) } });
+    return doomed.map((message) => ({ _id: message._id, roomId: message.roomId, fileId: message.fileAttachment?.fileId }));
   }
 
   /** Rooms where a message that is not deleted shares the file (index attachment). */

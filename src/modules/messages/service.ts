@@ -7,13 +7,16 @@ import type { FilesService } from '../files/service.js';
 import type { RoomsService } from '../rooms/service.js';
 import { MonotonicIds } from './ids.js';
 import { presentMessage, presentReactions } from './presenter.js';
-import type { MessagesRepo } from './repo.js';
+import type { MessageChange, MessagesRepo } from './repo.js';
 import type { HistoryInput, SendMessageInput } from './schemas.js';
 import type { FileAttachment, MessageDocument, MessageType, Reaction } from './types.js';
+import type { Timeline } from './timeline.js';
 import { MessageWriter, type WriteResult } from './writer.js';
 
 export interface MessagesServiceDeps {
   repo: MessagesRepo;
+  /** Answers history, resume, unread counts and file sharing (timeline.ts). */
+  timeline: Timeline;
   rooms: RoomsService;
   files: FilesService;
   realtime: RealtimePublisher;
@@ -37,8 +40,6 @@ export interface Changes {
 const MAX_DISTINCT_EMOJI = 20;
 const MAX_UPDATES = 500;
 const UNREAD_CAP = 1000;
-/** Attempts at a compare-and-swap (reactions, edits) before telling the client to try again. */
-const CAS_ATTEMPTS = 10;
 
 function typeOfAttachment(mimeType: string): MessageType {
   if (mimeType.startsWith('image/')) return 'image';
@@ -50,6 +51,7 @@ function typeOfAttachment(mimeType: string): MessageType {
 /** Messages: the one path both transports send through, history, receipts, reactions, edits and deletes. */
 export class MessagesService {
   private readonly repo: MessagesRepo;
+  private readonly timeline: Timeline;
   private readonly rooms: RoomsService;
   private readonly files: FilesService;
   private readonly realtime: RealtimePublisher;
@@ -61,6 +63,7 @@ export class MessagesService {
 
   constructor(deps: MessagesServiceDeps) {
     this.repo = deps.repo;
+    this.timeline = deps.timeline;
     this.rooms = deps.rooms;
     this.files = deps.files;
     this.realtime = deps.realtime;
@@ -75,18 +78,16 @@ export class MessagesService {
     });
   }
 
-  /** Reads the newest stored id so that new ids sort after it; sends wait for this once. */
+  /** Loads the timeline and reads the newest stored id so that new ids sort after it; sends and reads wait for this once. */
   start(): Promise<void> {
-    this.seeded ??= this.repo.newestId().then(
-      (id) => {
-        this.ids.seed(id);
-        this.ready = true;
-      },
-      (error: unknown) => {
-        this.seeded = undefined;
-        throw error;
-      },
-    );
+    this.seeded ??= (async () => {
+      await this.timeline.start();
+      this.ids.seed(await this.timeline.newestId());
+      this.ready = true;
+    })().catch((error: unknown) => {
+      this.seeded = undefined;
+      throw error;
+    });
     return this.seeded;
   }
 
@@ -125,24 +126,28 @@ export class MessagesService {
       updatedAt: now,
     };
     if (attachment) doc.fileAttachment = attachment;
+    await this.timeline.beforeWrite();
     const result = await this.writer.write(doc, userId);
     if (!result.created && !result.doc.roomId.equals(entry.id)) throw new Conflict('This clientMsgId was already used for a message in another room');
     return result;
   }
 
-  /** Stores everything accepted (at shutdown, after the transports stopped). */
-  drain(timeoutMs: number): Promise<void> {
-    return this.writer.drain(timeoutMs);
+  /** Stores everything accepted, then saves what the timeline keeps in memory (at shutdown, after the transports and jobs stopped). */
+  async drain(timeoutMs: number): Promise<void> {
+    await this.writer.drain(timeoutMs);
+    // Not saving it costs the next start a rebuild, nothing else: the saved state still says so.
+    await this.timeline.close().catch((error: unknown) => this.log.error({ err: error }, 'could not save the message index; the next start rebuilds it'));
   }
 
   /** A page of history, newest first (`page` or `before`), or what came after a message (`after`). */
   async history(userId: string, query: HistoryInput): Promise<{ messages: MessageDocument[]; page: number; hasMore: boolean; updated?: MessageDocument[]; updatesTruncated?: boolean }> {
     const { entry } = await this.rooms.requireMember(query.roomId, userId);
+    if (!this.ready) await this.start();
     if (query.after) {
       const changes = await this.changesSince(entry.id, new ObjectId(query.after), query.limit);
       return { ...changes, page: 1 };
     }
-    const rows = await this.repo.page(entry.id, {
+    const rows = await this.timeline.page(entry.id, {
       before: query.before ? new ObjectId(query.before) : undefined,
       skip: (query.page - 1) * query.limit,
       limit: query.limit + 1,
@@ -153,17 +158,21 @@ export class MessagesService {
   /** For join_room: the latest messages oldest first, or everything since a message the client has. */
   async replay(userId: string, roomId: string, since: string | undefined, limit: number): Promise<Changes> {
     const { entry } = await this.rooms.requireMember(roomId, userId);
+    if (!this.ready) await this.start();
     if (since) return this.changesSince(entry.id, new ObjectId(since), limit);
-    const rows = await this.repo.page(entry.id, { skip: 0, limit: limit + 1 });
+    const rows = await this.timeline.page(entry.id, { skip: 0, limit: limit + 1 });
     return { messages: rows.slice(0, limit).reverse(), updated: [], hasMore: rows.length > limit, updatesTruncated: false };
   }
 
   /** Marks a message read by the user: one receipt per user, and the user's read marker moves forward. */
   async markRead(userId: string, messageId: string) {
-    const message = await this.accessible(messageId, userId);
     const me = new ObjectId(userId);
     const readAt = new Date();
-    const added = message.senderId.equals(me) ? false : await this.repo.addReceipt(message._id, me, readAt);
+    const { doc: message, changed: added } = await this.modify(messageId, userId, (current) => {
+      if (current.senderId.equals(me) || current.readBy.some((receipt) => receipt.userId.equals(me))) return null;
+      return { kind: 'receipt', receipt: { userId: me, readAt } };
+    });
+    if (added) this.timeline.changed(message);
     await this.rooms.advanceReadMarker(message.roomId, me, message._id, readAt);
     const receipt = { messageId, roomId: message.roomId.toHexString(), userId, readAt };
     if (added) this.realtime.publish(roomTopic(receipt.roomId), 'message_read', receipt);
@@ -173,52 +182,53 @@ export class MessagesService {
   /** Adds or removes the user's reaction: one per user and emoji, at most 20 different emoji per message. */
   async react(userId: string, messageId: string, emoji: string, add: boolean) {
     const me = new ObjectId(userId);
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
-      const message = await this.accessible(messageId, userId);
+    const { doc, changed } = await this.modify(messageId, userId, (message) => {
       if (message.isDeleted) throw new NotFound('This message was deleted');
       const current = message.reactions;
       const mine = current.findIndex((r) => r.emoji === emoji && r.userId.equals(me));
-      if ((mine >= 0) === add) return this.reactionEvent(message, userId, emoji, false);
+      if ((mine >= 0) === add) return null;
+      const now = new Date();
       let next: Reaction[];
       if (add) {
         const distinct = new Set(current.map((r) => r.emoji));
         if (!distinct.has(emoji) && distinct.size >= MAX_DISTINCT_EMOJI) throw new Conflict(`A message has at most ${MAX_DISTINCT_EMOJI} different reactions`);
-        next = [...current, { emoji, userId: me, createdAt: new Date() }];
+        next = [...current, { emoji, userId: me, createdAt: now }];
       } else {
         next = current.filter((_, index) => index !== mine);
       }
-      const updated = await this.repo.replaceReactions(message._id, current, next, new Date());
-      if (updated) return this.reactionEvent(updated, userId, emoji, true, add ? 'reaction_added' : 'reaction_removed');
-    }
-    throw new Conflict('The reactions changed too often at once; try again');
+      return { kind: 'reactions', reactions: next, at: now };
+    });
+    if (changed) this.timeline.changed(doc);
+    return this.reactionEvent(doc, userId, emoji, changed, add ? 'reaction_added' : 'reaction_removed');
   }
 
   /** Edits a message: its author only; the previous content goes to editHistory. */
   async edit(userId: string, messageId: string, content: string): Promise<MessageDocument> {
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
-      const message = await this.accessible(messageId, userId);
+    const { doc, changed } = await this.modify(messageId, userId, (message) => {
       if (message.senderId.toHexString() !== userId) throw new Forbidden('Only the author edits a message');
       if (message.isDeleted) throw new NotFound('This message was deleted');
-      if (message.content === content) return message;
-      const updated = await this.repo.edit(message._id, message.content, content, new Date());
-      if (updated) {
-        this.realtime.publish(roomTopic(updated.roomId.toHexString()), 'message_edited', { message: presentMessage(updated) });
-        return updated;
-      }
+      if (message.content === content) return null;
+      return { kind: 'edit', content, at: new Date() };
+    });
+    if (changed) {
+      this.timeline.changed(doc);
+      this.realtime.publish(roomTopic(doc.roomId.toHexString()), 'message_edited', { message: presentMessage(doc) });
     }
-    throw new Conflict('The message changed too often at once; try again');
+    return doc;
   }
 
   /** Deletes a message (softly): its author, or an owner or admin of the room. A file it carried goes too unless shared elsewhere. */
   async delete(userId: string, messageId: string): Promise<MessageDocument> {
-    const message = await this.accessible(messageId, userId);
-    if (message.senderId.toHexString() !== userId) {
-      const role = (this.rooms.peek(message.roomId.toHexString()) ?? (await this.rooms.load(message.roomId.toHexString()))).members.get(userId);
-      if (role !== 'owner' && role !== 'admin') throw new Forbidden('Only the author, the owner or an admin deletes a message');
-    }
-    if (message.isDeleted) return message;
-    const deleted = await this.repo.softDelete(message._id, new Date());
-    if (!deleted) return (await this.repo.findById(message._id)) ?? message;
+    const { doc: deleted, changed } = await this.modify(messageId, userId, async (message) => {
+      if (message.senderId.toHexString() !== userId) {
+        const role = (this.rooms.peek(message.roomId.toHexString()) ?? (await this.rooms.load(message.roomId.toHexString()))).members.get(userId);
+        if (role !== 'owner' && role !== 'admin') throw new Forbidden('Only the author, the owner or an admin deletes a message');
+      }
+      if (message.isDeleted) return null;
+      return { kind: 'delete', at: new Date() };
+    });
+    if (!changed) return deleted;
+    this.timeline.changed(deleted);
     this.realtime.publish(roomTopic(deleted.roomId.toHexString()), 'message_deleted', { message: presentMessage(deleted) });
     if (deleted.fileAttachment) {
       await this.files.releaseIfUnshared(deleted.fileAttachment.fileId).catch((error: unknown) => this.log.error({ err: error, messageId }, 'could not release the file of a deleted message'));
@@ -229,22 +239,43 @@ export class MessagesService {
   /** Room list summaries: each room's last message and the user's unread count (up to 1000). */
   async summarize(userId: ObjectId, memberships: { roomId: ObjectId; lastReadMessageId: ObjectId | null }[]) {
     const summaries = new Map<string, { lastMessage: object | null; unreadCount: number }>();
+    if (!this.ready) await this.start();
     await Promise.all(
       memberships.map(async ({ roomId, lastReadMessageId }) => {
-        const [last, unreadCount] = await Promise.all([this.repo.latestIn(roomId), this.repo.countUnread(roomId, lastReadMessageId, userId, UNREAD_CAP)]);
+        const [last, unreadCount] = await Promise.all([this.timeline.latestIn(roomId), this.timeline.countUnread(roomId, lastReadMessageId, userId, UNREAD_CAP)]);
         summaries.set(roomId.toHexString(), { lastMessage: last ? presentMessage(last) : null, unreadCount });
       }),
     );
     return summaries;
   }
 
-  /** Rooms where a message that is not deleted carries the file. */
-  roomsSharing(fileId: ObjectId): Promise<ObjectId[]> {
-    return this.repo.roomsSharing(fileId);
+  /**
+   * Retention: deletes up to `batch` messages created before `cutoff` in one room (or, roomId null,
+   * in every room but `except`), then the files only they carried. Every hard delete of messages
+   * goes through here, so whatever this module keeps about a room's history is corrected in this
+   * one place. `more` says a full batch went: call again.
+   */
+  async expire(roomId: ObjectId | null, cutoff: Date, batch: number, except: ObjectId[] = []): Promise<{ messages: number; files: number; more: boolean }> {
+    if (!this.ready) await this.start();
+    await this.timeline.beforeWrite();
+    const expired = await this.repo.deleteOlderThan(roomId, cutoff, batch, except);
+    this.timeline.removed(expired.map((message) => ({ id: message._id, roomId: message.roomId })));
+    const fileIds = new Map<string, ObjectId>();
+    for (const message of expired) if (message.fileId) fileIds.set(message.fileId.toHexString(), message.fileId);
+    let files = 0;
+    for (const fileId of fileIds.values()) {
+      try {
+        if (await this.files.releaseIfUnshared(fileId)) files += 1;
+      } catch (error) {
+        this.log.error({ err: error, fileId: fileId.toHexString() }, 'could not release the file of an expired message');
+      }
+    }
+    return { messages: expired.length, files, more: expired.length === batch };
   }
 
   /** Broadcasts a freshly stored message once, serialised once; the JSON is reused for the sender's acknowledgement. */
   private stored(doc: MessageDocument): string {
+    this.timeline.appended(doc);
     const json = JSON.stringify(presentMessage(doc));
     const roomId = doc.roomId.toHexString();
     this.realtime.publish(roomTopic(roomId), 'new_message', new EncodedJson(`{"message":${json}}`));
@@ -254,26 +285,33 @@ export class MessagesService {
 
   private async changesSince(roomId: ObjectId, since: ObjectId, limit: number): Promise<Changes> {
     const [after, changed] = await Promise.all([
-      this.repo.after(roomId, since, limit + 1),
+      this.timeline.after(roomId, since, limit + 1),
       // Changes are stamped by this server's clock; the cursor's second is the conservative start.
-      this.repo.changedSince(roomId, since, since.getTimestamp(), MAX_UPDATES + 1),
+      this.timeline.changedSince(roomId, since, since.getTimestamp(), MAX_UPDATES),
     ]);
     return {
       messages: after.slice(0, limit),
-      updated: changed.slice(0, MAX_UPDATES),
+      updated: changed.messages,
       hasMore: after.length > limit,
-      updatesTruncated: changed.length > MAX_UPDATES,
+      updatesTruncated: changed.truncated,
     };
   }
 
-  /** The message if the user is a member of its room; a message that does not exist answers the same as one in a room they are not in. */
-  private async accessible(messageId: string, userId: string): Promise<MessageDocument> {
-    const message = await this.repo.findById(new ObjectId(messageId));
-    if (!message) throw new Forbidden('No such message in your rooms');
-    const roomId = message.roomId.toHexString();
-    const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
-    if (!entry.members.has(userId)) throw new Forbidden('No such message in your rooms');
-    return message;
+  /**
+   * Changes a message the user can see, with no other change to it in between (see
+   * MessagesRepo.modify). `decide` returns the update, or null when there is nothing to change.
+   * A message that does not exist answers the same as one in a room the user is not in.
+   */
+  private async modify(messageId: string, userId: string, decide: (message: MessageDocument) => Promise<MessageChange | null> | MessageChange | null): Promise<{ doc: MessageDocument; changed: boolean }> {
+    await this.timeline.beforeWrite();
+    const result = await this.repo.modify(new ObjectId(messageId), async (message) => {
+      const roomId = message.roomId.toHexString();
+      const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
+      if (!entry.members.has(userId)) throw new Forbidden('No such message in your rooms');
+      return decide(message);
+    });
+    if (!result) throw new Forbidden('No such message in your rooms');
+    return result;
   }
 
   private reactionEvent(message: MessageDocument, userId: string, emoji: string, changed: boolean, event?: 'reaction_added' | 'reaction_removed') {

@@ -1,10 +1,14 @@
 import { ObjectId, type Collection, type Db } from 'mongodb';
 import { isDuplicateKey } from '../../db/errors.js';
+import { KeyedLock } from '../../db/keyed-lock.js';
 import type { MemberRole, MembershipDocument } from './types.js';
 
 /** The `memberships` collection: one document per user and room. */
 export class MembershipsRepo {
   private readonly memberships: Collection<MembershipDocument>;
+  // Updates of one membership (role, read marker) are queued: FerretDB loses concurrent updates
+  // of a document, and would let an older read marker overwrite a newer one (KeyedLock).
+  private readonly writes = new KeyedLock();
 
   constructor(db: Db) {
     this.memberships = db.collection<MembershipDocument>('memberships');
@@ -60,14 +64,16 @@ export class MembershipsRepo {
 
   /** Changes a member's role. */
   async setRole(roomId: ObjectId, userId: ObjectId, role: MemberRole): Promise<void> {
-    await this.memberships.updateOne({ roomId, userId }, { $set: { role } });
+    await this.writes.run(membershipKey(roomId, userId), () => this.memberships.updateOne({ roomId, userId }, { $set: { role } }));
   }
 
   /** Moves the read marker forward only: an older message never un-reads newer ones. */
   async advanceReadMarker(roomId: ObjectId, userId: ObjectId, messageId: ObjectId, at: Date): Promise<boolean> {
-    const result = await this.memberships.updateOne(
-      { roomId, userId, $or: [{ lastReadMessageId: null }, { lastReadMessageId: { $lt: messageId } }] },
-      { $set: { lastReadMessageId: messageId, lastReadAt: at } },
+    const result = await this.writes.run(membershipKey(roomId, userId), () =>
+      this.memberships.updateOne(
+        { roomId, userId, $or: [{ lastReadMessageId: null }, { lastReadMessageId: { $lt: messageId } }] },
+        { $set: { lastReadMessageId: messageId, lastReadAt: at } },
+      ),
     );
     return result.modifiedCount === 1;
   }
@@ -77,4 +83,8 @@ export class MembershipsRepo {
     const result = await this.memberships.deleteOne({ roomId, userId });
     return result.deletedCount === 1;
   }
+}
+
+function membershipKey(roomId: ObjectId, userId: ObjectId): string {
+  return `${roomId.toHexString()}:${userId.toHexString()}`;
 }

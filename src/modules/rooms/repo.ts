@@ -1,11 +1,14 @@
-import type { Collection, Db, ObjectId } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Db, ObjectId } from 'mongodb';
 import { isDuplicateKey } from '../../db/errors.js';
+import { KeyedLock } from '../../db/keyed-lock.js';
 import { Conflict } from '../../errors.js';
 import type { RoomDocument } from './types.js';
 
 /** The `rooms` collection. */
 export class RoomsRepo {
   private readonly rooms: Collection<RoomDocument>;
+  // Updates of one room are queued: FerretDB loses concurrent updates of a document (KeyedLock).
+  private readonly writes = new KeyedLock();
 
   constructor(db: Db) {
     this.rooms = db.collection<RoomDocument>('rooms');
@@ -65,13 +68,26 @@ export class RoomsRepo {
   }
 
   /** Adjusts the stored member count after memberships were added or removed. */
-  async addToMemberCount(id: ObjectId, delta: number): Promise<RoomDocument | null> {
-    return this.rooms.findOneAndUpdate({ _id: id }, { $inc: { memberCount: delta }, $set: { updatedAt: new Date() } }, { returnDocument: 'after' });
+  addToMemberCount(id: ObjectId, delta: number): Promise<RoomDocument | null> {
+    return this.writes.run(id.toHexString(), () =>
+      this.rooms.findOneAndUpdate({ _id: id }, { $inc: { memberCount: delta }, $set: { updatedAt: new Date() } }, { returnDocument: 'after' }),
+    );
   }
 
-  /** Moves lastMessageAt of several rooms forward to `at`, with one statement. */
+  /** Moves lastMessageAt of several rooms forward to `at`, in one round trip (each update addressed by `_id`, which FerretDB looks up directly). */
   async touchActivity(ids: ObjectId[], at: Date): Promise<void> {
-    if (ids.length > 0) await this.rooms.updateMany({ _id: { $in: ids } }, { $max: { lastMessageAt: at } });
+    if (ids.length === 0) return;
+    const updates: AnyBulkWriteOperation<RoomDocument>[] = ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $max: { lastMessageAt: at } } } }));
+    await this.writes.runAll(
+      ids.map((id) => id.toHexString()),
+      () => this.rooms.bulkWrite(updates, { ordered: false }),
+    );
+  }
+
+  /** Rooms that set their own retention, with it. */
+  async withOwnRetention(): Promise<{ _id: ObjectId; retentionDays: number }[]> {
+    const rooms = await this.rooms.find({ retentionDays: { $exists: true, $ne: null } }, { projection: { _id: 1, retentionDays: 1 } }).toArray();
+    return rooms.filter((room): room is RoomDocument & { retentionDays: number } => typeof room.retentionDays === 'number');
   }
 
   /** Removes a room whose creation could not be completed. */

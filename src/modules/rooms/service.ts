@@ -319,6 +319,11 @@ export class RoomsService {
     }
   }
 
+  /** Rooms whose own retentionDays overrides RETENTION_DAYS (0 keeps their messages forever). */
+  async retentionOverrides(): Promise<{ roomId: ObjectId; retentionDays: number }[]> {
+    return (await this.rooms.withOwnRetention()).map((room) => ({ roomId: room._id, retentionDays: room.retentionDays }));
+  }
+
   /** Someone blocked or unblocked someone: direct rooms check again before their next message. */
   blocksChanged(): void {
     this.blockEpoch += 1;

@@ -15,6 +15,8 @@ export interface RoomDocument {
   directKey: string;
   /** Moves after messages are stored (best effort, coalesced); sorts room lists by activity. */
   lastMessageAt: Date;
+  /** Days its messages are kept, overriding RETENTION_DAYS (0: forever); absent or null: the global setting. */
+  retentionDays?: number | null;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -61,9 +61,9 @@ async function* walk(dir: string, prefix = ''): AsyncGenerator<string> {
 }
 
 /**
- * Writes one archive of the whole database and the uploads directory. The documents come first,
- * bounded by a snapshot taken before anything is read, then the uploads: a file row in the archive
- * therefore always finds its bytes, which were written before the row.
+ * Writes one archive of the whole database and the uploads directory. The documents come first, in
+ * the order CollectionsRepo.list gives (children before parents), then the uploads: a file row in
+ * the archive therefore always finds its bytes, which were written before the row.
  */
 export async function createBackup(options: BackupOptions): Promise<BackupResult> {
   const { collections, signal } = options;
@@ -80,7 +80,6 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
 
   const names = await collections.list();
   const migrations = await collections.appliedMigrations();
-  const snapshot = await collections.snapshot();
   let totalDocuments = 0;
   for (const name of names) totalDocuments += await collections.estimatedCount(name);
 
@@ -88,6 +87,8 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
   const entries: Record<string, EntryDigest> = {};
   const progress: BackupProgress = { phase: 'collections', documents: 0, totalDocuments, files: 0, bytes: 0 };
   const report = () => options.onProgress?.({ ...progress });
+  // Whatever was stored before the first collection is read is in the archive.
+  const snapshotAt = new Date();
   try {
     const manifestCollections: ManifestCollection[] = [];
     for (const name of names) {
@@ -106,7 +107,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
         pending = 0;
         report();
       };
-      for await (const line of collections.documents(name, snapshot)) {
+      for await (const line of collections.documents(name)) {
         lines.push(line + '\n');
         pending += Buffer.byteLength(line) + 1;
         collection.count += 1;
@@ -145,7 +146,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
       chatdVersion: version,
       createdAt: createdAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      snapshotAt: new Date(snapshot.boundMs).toISOString(),
+      snapshotAt: snapshotAt.toISOString(),
       database: { kind: options.databaseKind, name: collections.databaseName },
       migrations,
       lastMigration: migrations.at(-1) ?? null,

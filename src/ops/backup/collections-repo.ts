@@ -1,4 +1,4 @@
-import { BSON, ObjectId, type Db, type Document, type IndexDescription } from 'mongodb';
+import { BSON, type Db, type Document, type IndexDescription } from 'mongodb';
 
 const { EJSON } = BSON;
 
@@ -6,26 +6,24 @@ const { EJSON } = BSON;
 // JSON writes them back with the same types.
 const exactTypes = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true } as const;
 
-/** Collections whose documents only mean something to a live process, never restored. */
-const transientCollections = new Set(['locks']);
+/**
+ * Collections whose documents only mean something to a live process, never restored: `locks`,
+ * and `message_index`, derived from the messages and read at a moment of its own (a backup could
+ * pair it with messages changed after it was read), which the first start after a restore
+ * rebuilds from the restored messages.
+ */
+const transientCollections = new Set(['locks', 'message_index']);
 
-// Parents before children: a document deleted while the backup runs is then missing together with
-// (or before) what points at it, never the other way round. Collections other modules add later
-// come after the parents they probably reference and before the busy message stream.
-const dumpOrder = ['migrations', 'users', 'identities', 'tokens', 'rooms', 'memberships', 'files'];
-const dumpLast = ['messages', 'calls'];
-
-/** The instant a backup stands for: documents inserted later are left out. */
-export interface Snapshot {
-  /** Documents whose ObjectId was made at or after this time (ms, a whole second) are left out. */
-  boundMs: number;
-}
-
-// An id more than this far ahead of the clock was not written after the snapshot: it comes from a
-// clock that ran fast (or another machine's). Such documents are kept rather than silently lost.
-const CLOCK_SLACK_MS = 60_000;
-// Time for an insert whose id was made just before the snapshot to reach the database.
-const IN_FLIGHT_MS = 250;
+// Children before parents. Nothing is cut by time: every collection is read as it is when its turn
+// comes, and what a document refers to was written before it and is read after it, so it is in the
+// archive too (a message's room and sender, a membership's room and user, a file's owner). The
+// messages come first, so everything stored before the backup started reading is in it; the
+// writer stores messages in id order, so what it holds of them is always a prefix of their
+// history. Files follow the messages: a file is deleted only after the messages carrying it, so one
+// deleted meanwhile leaves at worst a message that was itself being deleted. Collections other
+// modules add come after the messages and before the rooms and users they probably refer to.
+const dumpFirst = ['messages', 'calls', 'memberships', 'files', 'tokens', 'identities'];
+const dumpLast = ['rooms', 'users', 'migrations'];
 
 export interface IndexSpec extends Record<string, unknown> {
   key: Record<string, unknown>;
@@ -45,10 +43,10 @@ export class CollectionsRepo {
     const infos = await this.db.listCollections({}, { nameOnly: false }).toArray();
     const names = infos.filter((info) => (info.type ?? 'collection') === 'collection' && !info.name.startsWith('system.')).map((info) => info.name);
     const rank = (name: string) => {
-      const first = dumpOrder.indexOf(name);
+      const first = dumpFirst.indexOf(name);
       if (first >= 0) return first;
       const last = dumpLast.indexOf(name);
-      return last >= 0 ? dumpOrder.length + 1 + last : dumpOrder.length;
+      return last >= 0 ? dumpFirst.length + 1 + last : dumpFirst.length;
     };
     return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   }
@@ -57,21 +55,6 @@ export class CollectionsRepo {
   async appliedMigrations(): Promise<string[]> {
     const records = await this.db.collection<{ _id: string; appliedAt: Date }>('migrations').find().sort({ appliedAt: 1, _id: 1 }).toArray();
     return records.map((record) => record._id);
-  }
-
-  /**
-   * Fixes the instant the backup stands for: the next whole second. ObjectIds start with the second
-   * they were made in, and chatd makes them just before inserting, so "id made before that second"
-   * selects every insert up to one instant across all collections, and a message is never in the
-   * backup without the room and the sender it was written for. Nothing is read until the instant
-   * has passed (plus a moment for inserts already on their way), so nothing written before the
-   * backup started is left out. (Reading the highest id instead would make FerretDB sort whole
-   * collections in memory.)
-   */
-  async snapshot(): Promise<Snapshot> {
-    const boundMs = Math.ceil(Date.now() / 1000) * 1000;
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, boundMs + IN_FLIGHT_MS - Date.now())));
-    return { boundMs };
   }
 
   async estimatedCount(name: string): Promise<number> {
@@ -89,21 +72,12 @@ export class CollectionsRepo {
       });
   }
 
-  /** The collection's documents within the snapshot as canonical Extended JSON lines, streamed in natural order. */
-  async *documents(name: string, snapshot: Snapshot): AsyncGenerator<string> {
+  /** The collection's documents as canonical Extended JSON lines, streamed in natural order. */
+  async *documents(name: string): AsyncGenerator<string> {
     if (transientCollections.has(name)) return;
-    // Unfiltered: on FerretDB a filter on _id is evaluated document by document anyway, and
-    // costs more there than the comparison here.
     const cursor = this.db.collection(name).find({}, { ...exactTypes, batchSize: 1000 });
     try {
-      for await (const document of cursor) {
-        const id: unknown = document._id;
-        if (id instanceof ObjectId) {
-          const made = id.getTimestamp().getTime();
-          if (made >= snapshot.boundMs && made <= Date.now() + CLOCK_SLACK_MS) continue;
-        }
-        yield EJSON.stringify(document, { relaxed: false });
-      }
+      for await (const document of cursor) yield EJSON.stringify(document, { relaxed: false });
     } finally {
       await cursor.close();
     }

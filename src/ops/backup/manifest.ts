@@ -26,7 +26,7 @@ export const manifestSchema = z.strictObject({
   chatdVersion: z.string(),
   createdAt: z.iso.datetime(),
   finishedAt: z.iso.datetime(),
-  /** The instant the documents stand for: inserts from then on are not in the archive. */
+  /** When the backup started reading: everything stored (every message acknowledged) before it is in the archive; later writes may be. */
   snapshotAt: z.iso.datetime(),
   database: z.strictObject({ kind: z.string(), name: z.string() }),
   /** Applied migration ids, in order; the last one is the schema the documents follow. */

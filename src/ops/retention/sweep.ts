@@ -1,17 +1,21 @@
-import { rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import type { Logger } from '../../logger.js';
-import type { ExpiredMessage, RetentionRepo } from './repo.js';
+import type { ObjectId } from 'mongodb';
 
 const BATCH = 500;
 const DAY_MS = 86_400_000;
 
+/** What retention asks of the modules that own the data: the rooms module's overrides, the messages module's deletes. */
+export interface RetentionTargets {
+  /** Rooms that set their own retentionDays. */
+  retentionOverrides(): Promise<{ roomId: ObjectId; retentionDays: number }[]>;
+  /** Deletes one batch of messages older than `cutoff` and the uploads only they carried. */
+  expire(roomId: ObjectId | null, cutoff: Date, batch: number, except?: ObjectId[]): Promise<{ messages: number; files: number; more: boolean }>;
+}
+
 export interface RetentionOptions {
-  repo: RetentionRepo;
-  uploadsDir: string;
+  rooms: Pick<RetentionTargets, 'retentionOverrides'>;
+  messages: Pick<RetentionTargets, 'expire'>;
   /** RETENTION_DAYS; undefined keeps messages of rooms without their own setting forever. */
   globalDays: number | undefined;
-  logger: Logger;
   now?: Date;
   signal?: AbortSignal;
 }
@@ -22,51 +26,28 @@ export interface RetentionResult {
 }
 
 /**
- * Deletes messages older than their room's retentionDays (else RETENTION_DAYS), in batches, then
- * the uploads those messages carried that no remaining message refers to. Only files of deleted
- * messages are candidates: a file uploaded but not yet sent, or used elsewhere, is never touched.
+ * The retention policy: messages older than their room's retentionDays (else RETENTION_DAYS) go,
+ * in batches, with the uploads that only they carried. The messages module does the deleting, so
+ * its view of each room stays right; only files of expired messages are candidates, so a file
+ * uploaded but not yet sent, or still carried by another message, is never touched.
  */
 export async function sweepRetention(options: RetentionOptions): Promise<RetentionResult> {
-  const { repo, signal } = options;
+  const { messages, signal } = options;
   const now = (options.now ?? new Date()).getTime();
   const result: RetentionResult = { messages: 0, files: 0 };
-
-  const drain = async (next: () => Promise<ExpiredMessage[]>) => {
-    for (;;) {
+  const drain = async (roomId: ObjectId | null, days: number, except: ObjectId[] = []) => {
+    const cutoff = new Date(now - days * DAY_MS);
+    for (let more = true; more; ) {
       signal?.throwIfAborted();
-      const batch = await next();
-      if (batch.length === 0) return;
-      result.messages += await repo.deleteMessages(batch.map((message) => message.id));
-      const fileIds = new Map<string, unknown>();
-      for (const message of batch) if (message.fileId != null) fileIds.set(String(message.fileId), message.fileId);
-      for (const fileId of fileIds.values()) result.files += await removeIfUnreferenced(options, fileId);
-      if (batch.length < BATCH) return;
+      const batch = await messages.expire(roomId, cutoff, BATCH, except);
+      result.messages += batch.messages;
+      result.files += batch.files;
+      more = batch.more;
     }
   };
 
-  const own = await repo.roomsWithOwnRetention();
-  for (const room of own) {
-    if (room.retentionDays <= 0) continue;
-    const cutoff = new Date(now - room.retentionDays * DAY_MS);
-    await drain(() => repo.expiredInRoom(room.roomId, cutoff, BATCH));
-  }
-  if (options.globalDays !== undefined) {
-    const cutoff = new Date(now - options.globalDays * DAY_MS);
-    await drain(() => repo.expiredOutside(own.map((room) => room.roomId), cutoff, BATCH));
-  }
+  const own = await options.rooms.retentionOverrides();
+  for (const room of own) if (room.retentionDays > 0) await drain(room.roomId, room.retentionDays);
+  if (options.globalDays !== undefined) await drain(null, options.globalDays, own.map((room) => room.roomId));
   return result;
-}
-
-async function removeIfUnreferenced({ repo, uploadsDir, logger }: RetentionOptions, fileId: unknown): Promise<number> {
-  if (await repo.fileReferenced(fileId)) return 0;
-  const file = await repo.findFile(fileId);
-  if (!file) return 0;
-  // The row goes first: a crash in between leaves an unused file on disk, never a row without bytes.
-  await repo.deleteFile(file.id);
-  if (!file.storedName || basename(file.storedName) !== file.storedName || file.storedName === '..') {
-    logger.warn({ fileId: String(file.id), storedName: file.storedName }, 'retention: a file row names a path outside the uploads directory; its bytes were left alone');
-    return 1;
-  }
-  await rm(join(uploadsDir, file.storedName), { force: true });
-  return 1;
 }
