@@ -90,11 +90,15 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
     MONGODB_URI: process.env.CHATD_BENCH_MONGODB_URI ?? '',
   };
   if (!env.MONGODB_URI) delete env.MONGODB_URI;
-  // For profiling a run by hand, e.g. CHATD_BENCH_NODE_OPTIONS=--perf-basic-prof with `perf record`.
+  // For profiling a run by hand: CHATD_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (flags
+  // NODE_OPTIONS refuses), or CHATD_BENCH_NODE_OPTIONS=--perf-basic-prof with `perf record`.
   const nodeOptions = [process.env.CHATD_BENCH_NODE_OPTIONS, inspect ? '--inspect=127.0.0.1:0' : undefined].filter(Boolean).join(' ');
   if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
-  const child = spawnPinned(core, process.execPath, [path.join(root, 'bin', 'chatd'), 'serve'], { cwd: dataDir, env });
+  const nodeArgs = (process.env.CHATD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawnPinned(core, process.execPath, [...nodeArgs, path.join(root, 'bin', 'chatd'), 'serve'], { cwd: dataDir, env });
   const inspector = inspect ? inspectorUrl(child, 90_000) : undefined;
+  // Awaited only once chatd listens; a chatd that fails to start must not leave it rejected unheard.
+  inspector?.catch(() => {});
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
   try {
     await waitForPort(child, port, 'chatd', 90_000);
