@@ -160,12 +160,7 @@ export class UsersRepo {
     const set: Partial<UserDocument> = { status, updatedAt: now };
     if (customStatus !== undefined) set.customStatus = customStatus;
     if (status === 'offline') set.lastSeen = now;
-    // One update per user, addressed by `_id`: FerretDB answers `_id` equality from an index but
-    // scans the whole collection for `$in`, which made every presence batch read all users.
-    await this.writes.runAll(
-      ids.map((id) => id.toHexString()),
-      () => this.users.bulkWrite(ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: set } } })), { ordered: false }),
-    );
+    await this.users.updateMany({ _id: { $in: ids } }, { $set: set });
   }
 
   /** Marks everyone offline: at start-up no connection is open, whatever a crash left behind. */
