@@ -5,7 +5,7 @@ import { ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { connectTestDb, runChatd, startChatd, testDatabaseUri } from '../support/chatd.js';
 import { join as joinRoom, messagingFixture, send } from '../support/messaging.js';
-import { cliEnv, daysAgo } from '../support/ops.js';
+import { backdate, cliEnv, stillStored } from '../support/ops.js';
 import { until } from '../support/wait.js';
 
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
@@ -84,8 +84,8 @@ describe('jobs inside chatd serve', { timeout: 180_000 }, () => {
       expect((await fx.api.get(`/api/files/${fileId}`, asBob)).status).toBe(200);
 
       // Time passes for the old ones.
-      await fx.db.collection('messages').updateMany({ _id: { $in: old.map((message) => new ObjectId(message._id as string)) } }, { $set: { createdAt: daysAgo(31) } });
-      await until('the old messages are swept', async () => (await fx.db.collection('messages').countDocuments({ _id: { $in: old.map((message) => new ObjectId(message._id as string)) } })) === 0, 30_000);
+      await backdate(fx.db, old, 31);
+      await until('the old messages are swept', async () => (await stillStored(fx.db, old)).length === 0, 30_000);
       await until('the sweep logs what it deleted', () => entries(fx.server.logs).some((entry) => entry.msg === 'retention sweep deleted 3 message(s) and 1 upload(s)'));
 
       const history = await fx.api.get(`/api/messages?roomId=${busy}`, asBob);
@@ -98,6 +98,37 @@ describe('jobs inside chatd serve', { timeout: 180_000 }, () => {
       expect(existsSync(join(fx.server.dataDir, 'uploads', stored!.storedName as string))).toBe(false);
       const replay = await joinRoom(hub, busy);
       expect(replay.data.messages.map((message: { _id: string }) => message._id)).toEqual([fresh[0]._id, fresh[1]._id]);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it("honours a room's retention set over the API: its own days, 0 for forever, and null back to RETENTION_DAYS", async () => {
+    const fx = await messagingFixture({ env: { RETENTION_DAYS: '30', RETENTION_CRON: '* * * * * *' } });
+    try {
+      const [alice] = await fx.users(1);
+      const [short, forever, reset, plain] = [await fx.room(alice!), await fx.room(alice!), await fx.room(alice!), await fx.room(alice!)];
+      const setRetention = async (roomId: string, retentionDays: number | null) => {
+        const response = await fx.api.patch(`/api/rooms/${roomId}`, { retentionDays }, { token: alice!.token });
+        expect(response.status, JSON.stringify(response.body)).toBe(200);
+      };
+      await setRetention(short, 7);
+      await setRetention(forever, 0);
+      await setRetention(reset, 7);
+      await setRetention(reset, null);
+
+      const hub = await fx.connect(alice!);
+      const kept = { short: await send(hub, short, 'six days old'), forever: await send(hub, forever, 'a month old, kept forever'), reset: await send(hub, reset, 'ten days old') };
+      const doomed = [await send(hub, short, 'eight days old'), await send(hub, reset, 'a month old'), await send(hub, plain, 'a month old too')];
+      // The kept ones age first: any sweep that sees a doomed message aged sees them aged too, so
+      // a wrong limit would delete them in the very pass that deletes the doomed ones.
+      await backdate(fx.db, [kept.short], 6);
+      await backdate(fx.db, [kept.forever], 31);
+      await backdate(fx.db, [kept.reset], 10);
+      await backdate(fx.db, doomed.slice(0, 1), 8);
+      await backdate(fx.db, doomed.slice(1), 31);
+      await until('the expired messages are swept', async () => (await stillStored(fx.db, doomed)).length === 0, 30_000);
+      expect(await stillStored(fx.db, Object.values(kept))).toEqual(Object.values(kept).map((message) => message._id as string).sort());
     } finally {
       await fx.close();
     }

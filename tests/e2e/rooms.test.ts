@@ -189,3 +189,81 @@ describe('room lists', () => {
     expect(listing.body.rooms.every((r: any) => r.type === 'public')).toBe(true);
   });
 });
+
+describe('room retention', () => {
+  const patch = (roomId: string, body: unknown, user: { token: string }) => fx.api.patch(`/api/rooms/${roomId}`, body, { token: user.token });
+  const stored = async (roomId: string) => (await fx.db.collection('rooms').findOne({ _id: new ObjectId(roomId) }))!;
+
+  it('lets the owner set it, tells the room, and null hands the room back to RETENTION_DAYS', async () => {
+    const [owner, member] = await fx.users(2);
+    const roomId = await fx.room(owner!, [member!]);
+    expect((await fx.api.get(`/api/rooms/${roomId}`, { token: owner!.token })).body.room.retentionDays).toBeNull();
+    const memberHub = await fx.connect(member!);
+    await join(memberHub, roomId);
+
+    const told = memberHub.next('room_updated');
+    const set = await patch(roomId, { retentionDays: 14 }, owner!);
+    expect(set).toMatchObject({ status: 200, body: { success: true, room: { _id: roomId, retentionDays: 14, role: 'owner' } } });
+    const update = (await told).data.room;
+    expect(update).toMatchObject({ _id: roomId, retentionDays: 14 });
+    // The broadcast goes to every member: it carries no one's role.
+    expect(update.role).toBeUndefined();
+    expect((await fx.api.get(`/api/rooms/${roomId}`, { token: member!.token })).body.room.retentionDays).toBe(14);
+    expect(await stored(roomId)).toMatchObject({ retentionDays: 14 });
+
+    for (const retentionDays of [0, 36_500]) {
+      expect((await patch(roomId, { retentionDays }, owner!)).body.room.retentionDays).toBe(retentionDays);
+    }
+    const toldReset = memberHub.next('room_updated', (data) => data.room.retentionDays === null);
+    const reset = await patch(roomId, { retentionDays: null }, owner!);
+    expect(reset).toMatchObject({ status: 200, body: { room: { retentionDays: null } } });
+    expect((await stored(roomId)).retentionDays ?? null).toBeNull();
+    await toldReset;
+    expect(memberHub.received('room_updated').map((frame) => frame.data.room.retentionDays)).toEqual([14, 0, 36_500, null]);
+  });
+
+  it('refuses invalid values with the envelope and changes nothing', async () => {
+    const [owner] = await fx.users(1);
+    const roomId = await fx.room(owner!);
+    expect((await patch(roomId, { retentionDays: 30 }, owner!)).status).toBe(200);
+    const before = await stored(roomId);
+    for (const body of [{ retentionDays: -1 }, { retentionDays: 1.5 }, { retentionDays: '7' }, { retentionDays: 36_501 }, { retentionDays: 7, name: 'renamed' }, {}, { retentionDays: { $gt: 0 } }, [7]]) {
+      const response = await patch(roomId, body, owner!);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body).toMatchObject({ success: false, error: { code: 'VALIDATION_FAILED' } });
+      expect(response.body.error.details.length, JSON.stringify(body)).toBeGreaterThan(0);
+    }
+    expect(await stored(roomId)).toEqual(before);
+    expect((await fx.api.patch(`/api/rooms/${roomId}`, { retentionDays: 1 })).status).toBe(401);
+    expect(await stored(roomId)).toEqual(before);
+  });
+
+  it('lets admins set it, refuses plain members, and answers outsiders of private rooms as if the room did not exist', async () => {
+    const [owner, admin, member, outsider] = await fx.users(4);
+    const roomId = await fx.room(owner!, [member!]);
+    expect((await fx.api.post(`/api/rooms/${roomId}/members`, { userId: admin!.id, role: 'admin' }, { token: owner!.token })).status).toBe(201);
+    expect((await patch(roomId, { retentionDays: 3 }, admin!))).toMatchObject({ status: 200, body: { room: { retentionDays: 3, role: 'admin' } } });
+
+    const refused = await patch(roomId, { retentionDays: 1 }, member!);
+    expect(refused).toMatchObject({ status: 403, body: { success: false, error: { code: 'FORBIDDEN' } } });
+    const hidden = await patch(roomId, { retentionDays: 1 }, outsider!);
+    const missing = await patch(new ObjectId().toHexString(), { retentionDays: 1 }, outsider!);
+    expect(hidden.status).toBe(404);
+    expect(missing.body).toEqual(hidden.body);
+    expect((await stored(roomId)).retentionDays).toBe(3);
+
+    // A public room is visible to anyone, so an outsider is refused rather than told it is missing.
+    const open = await fx.room(owner!, [], 'public');
+    expect((await patch(open, { retentionDays: 1 }, outsider!)).status).toBe(403);
+    expect((await stored(open)).retentionDays).toBeUndefined();
+  });
+
+  it('lets either member of a direct room set it', async () => {
+    const [alice, bob, carol] = await fx.users(3);
+    const roomId = (await fx.api.post('/api/rooms/direct', { userId: bob!.id }, { token: alice!.token })).body.room._id as string;
+    expect((await patch(roomId, { retentionDays: 1 }, alice!)).body.room.retentionDays).toBe(1);
+    expect((await patch(roomId, { retentionDays: 0 }, bob!)).body.room.retentionDays).toBe(0);
+    expect((await patch(roomId, { retentionDays: 5 }, carol!)).status).toBe(404);
+    expect((await stored(roomId)).retentionDays).toBe(0);
+  });
+});

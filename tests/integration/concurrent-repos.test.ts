@@ -45,6 +45,18 @@ describe('repos under concurrent writers', () => {
     expect(b!.lastMessageAt).toEqual(later);
   });
 
+  it('rooms: records the activity of 250 rooms at once (one FerretDB command of 100 updates waited for itself forever)', async () => {
+    const repo = new RoomsRepo(db);
+    const rooms = Array.from({ length: 250 }, () => roomDoc());
+    await db.collection<RoomDocument>('rooms').insertMany(rooms);
+    const later = new Date();
+    await repo.touchActivity(rooms.map((room) => room._id), later);
+    const touched = await db.collection<RoomDocument>('rooms').countDocuments({ _id: { $in: rooms.map((room) => room._id) }, lastMessageAt: later });
+    expect(touched).toBe(250);
+    // The database still answers afterwards.
+    expect(await repo.findById(rooms[0]!._id)).not.toBeNull();
+  }, 60_000);
+
   it('files: of many concurrent deletes of one file, exactly one gets the file back', async () => {
     const repo = new FilesRepo(db);
     const file = { _id: new ObjectId(), ownerId: new ObjectId(), fileName: 'a.txt', storedName: 'x', mimeType: 'text/plain', size: 1, sha256: 'aa', createdAt: new Date() };

@@ -104,6 +104,41 @@ describe('the group-commit writer', () => {
     expect(stored.map((d) => d._id.toHexString())).toEqual(docs.map((d) => d._id.toHexString()));
   });
 
+  it('does not hold other senders back while it looks up the original of a retried message, and drain waits for it', async () => {
+    // The real repository, with its lookup of originals held until the test lets it go.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    class HeldLookupRepo extends MessagesRepo {
+      override async findByClientIds(keys: { senderId: ObjectId; clientMsgId: string }[]): Promise<MessageDocument[]> {
+        await held;
+        return super.findByClientIds(keys);
+      }
+    }
+    const stored: MessageDocument[] = [];
+    const w = writer(new HeldLookupRepo(db), stored);
+    const sender = new ObjectId();
+    const other = new ObjectId();
+    const room = new ObjectId();
+    const original = await w.write(message(sender, room, 'retried'), sender.toHexString());
+
+    let retryAnswered = false;
+    const retry = w.write(message(sender, room, 'retried'), sender.toHexString()).then((result) => ((retryAnswered = true), result));
+    // Let the retry's batch reach its duplicate before the next message arrives.
+    while (w.backlog > 0) await new Promise((resolve) => setImmediate(resolve));
+    const next = await w.write(message(other, room, 'next'), other.toHexString());
+    expect(next.created).toBe(true);
+    expect(retryAnswered).toBe(false);
+
+    const drained = w.drain(5000);
+    release();
+    await drained;
+    expect(retryAnswered).toBe(true);
+    const answered = await retry;
+    expect(answered.created).toBe(false);
+    expect(answered.doc._id.equals(original.doc._id)).toBe(true);
+    expect(stored.map((d) => d.clientMsgId)).toEqual(['retried', 'next']);
+  });
+
   it('stores everything accepted on drain and refuses new messages afterwards', async () => {
     const repo = new MessagesRepo(db);
     const stored: MessageDocument[] = [];

@@ -84,6 +84,19 @@ export function writeUpload(dataDir: string, relative: string, content: Buffer |
 
 export const daysAgo = (days: number, from = Date.now()) => new Date(from - days * 86_400_000);
 
+const storedIds = (messages: { _id: string }[]) => messages.map((message) => new ObjectId(message._id));
+
+/** Makes messages the API returned `days` old, in one update: time passes for them. */
+export async function backdate(db: Db, messages: { _id: string }[], days: number): Promise<void> {
+  await db.collection('messages').updateMany({ _id: { $in: storedIds(messages) } }, { $set: { createdAt: daysAgo(days) } });
+}
+
+/** The ids of those messages that are still stored, sorted. */
+export async function stillStored(db: Db, messages: { _id: string }[]): Promise<string[]> {
+  const rows = await db.collection('messages').find({ _id: { $in: storedIds(messages) } }, { projection: { _id: 1 } }).toArray();
+  return rows.map((row) => row._id.toHexString()).sort();
+}
+
 /** A user document as the users module writes it. */
 export function userDoc(overrides: Record<string, unknown> = {}) {
   const _id = new ObjectId();

@@ -61,6 +61,8 @@ export class MessageWriter {
   private closed = false;
   private deadline: number | undefined;
   private idleWaiters: (() => void)[] = [];
+  /** Retries whose stored originals are being looked up (settled outside the write path). */
+  private readonly lookups = new Set<Promise<void>>();
   private readonly log: Logger;
 
   constructor(private readonly options: MessageWriterOptions) {
@@ -103,6 +105,7 @@ export class MessageWriter {
     this.timer = undefined;
     if (!this.flushing && this.queue.length > 0) void this.flush();
     if (this.flushing || this.queue.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    while (this.lookups.size > 0) await Promise.all(this.lookups);
   }
 
   private schedule(): void {
@@ -178,8 +181,21 @@ export class MessageWriter {
         delay = Math.min(delay * 2, 2000);
       }
     }
-    await this.resolveDuplicates(batch, outcomes);
-    this.settle(batch, outcomes);
+    const retried: number[] = [];
+    for (let i = 0; i < outcomes.length; i += 1) if (outcomes[i] === 'duplicate') retried.push(i);
+    if (retried.length === 0) {
+      this.settle(batch, outcomes);
+      return;
+    }
+    // The originals of retried messages are looked up off the write path: on FerretDB that query
+    // reads the whole collection, and every other sender's next batch would wait for it.
+    const fresh = outcomes.map((_, i) => i).filter((i) => outcomes[i] !== 'duplicate');
+    this.settle(fresh.map((i) => batch[i]!), fresh.map((i) => outcomes[i]!));
+    const retries = retried.map((i) => batch[i]!);
+    const retryOutcomes = retried.map((i) => outcomes[i]!);
+    const lookup = this.resolveDuplicates(retries, retryOutcomes).then(() => this.settle(retries, retryOutcomes));
+    this.lookups.add(lookup);
+    void lookup.finally(() => this.lookups.delete(lookup));
   }
 
   /** A duplicate is a retry of a message stored earlier under the same clientMsgId: answer with that one. */

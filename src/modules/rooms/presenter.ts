@@ -12,6 +12,7 @@ export function presentRoom(room: RoomDocument) {
     // Direct rooms are named by their two members.
     participants: room.type === 'direct' ? room.directKey.split(':') : undefined,
     lastMessageAt: room.lastMessageAt,
+    retentionDays: room.retentionDays ?? null,
     createdAt: room.createdAt,
     updatedAt: room.updatedAt,
   };

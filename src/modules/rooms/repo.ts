@@ -4,6 +4,14 @@ import { KeyedLock } from '../../db/keyed-lock.js';
 import { Conflict } from '../../errors.js';
 import type { RoomDocument } from './types.js';
 
+/**
+ * Updates per `update` command. FerretDB 1.24 (SQLite) keeps a query open for every update of a
+ * command until the command ends and then needs one more pooled connection for its transaction:
+ * a command of 100 updates exhausts its pool of 100 and waits for itself, and the whole embedded
+ * database hangs with it (seen with 100 active rooms).
+ */
+const UPDATES_PER_COMMAND = 16;
+
 /** The `rooms` collection. */
 export class RoomsRepo {
   private readonly rooms: Collection<RoomDocument>;
@@ -74,14 +82,23 @@ export class RoomsRepo {
     );
   }
 
-  /** Moves lastMessageAt of several rooms forward to `at`, in one round trip (each update addressed by `_id`, which FerretDB looks up directly). */
-  async touchActivity(ids: ObjectId[], at: Date): Promise<void> {
-    if (ids.length === 0) return;
-    const updates: AnyBulkWriteOperation<RoomDocument>[] = ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $max: { lastMessageAt: at } } } }));
-    await this.writes.runAll(
-      ids.map((id) => id.toHexString()),
-      () => this.rooms.bulkWrite(updates, { ordered: false }),
+  /** Sets the room's own retention (null: the global setting); the room as it is now, or null when it is gone. */
+  setRetention(id: ObjectId, retentionDays: number | null): Promise<RoomDocument | null> {
+    return this.writes.run(id.toHexString(), () =>
+      this.rooms.findOneAndUpdate({ _id: id }, { $set: { retentionDays, updatedAt: new Date() } }, { returnDocument: 'after' }),
     );
+  }
+
+  /** Moves lastMessageAt of several rooms forward to `at`, a few round trips (each update addressed by `_id`, which FerretDB looks up directly). */
+  async touchActivity(ids: ObjectId[], at: Date): Promise<void> {
+    for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
+      const chunk = ids.slice(i, i + UPDATES_PER_COMMAND);
+      const updates: AnyBulkWriteOperation<RoomDocument>[] = chunk.map((_id) => ({ updateOne: { filter: { _id }, update: { $max: { lastMessageAt: at } } } }));
+      await this.writes.runAll(
+        chunk.map((id) => id.toHexString()),
+        () => this.rooms.bulkWrite(updates, { ordered: false }),
+      );
+    }
   }
 
   /** Rooms that set their own retention, with it. */

@@ -3,8 +3,8 @@ import type { ChatdMiddleware, ChatdState } from '../../http/context.js';
 import { input, validate } from '../../http/validate.js';
 import { IdParams as RoomParams } from '../../schemas.js';
 import {
-  AddMemberSchema, CreateRoomSchema, DirectRoomSchema, PageQuery,
-  type AddMemberInput, type CreateRoomInput, type PageInput,
+  AddMemberSchema, CreateRoomSchema, DirectRoomSchema, PageQuery, RoomRetentionSchema,
+  type AddMemberInput, type CreateRoomInput, type PageInput, type RoomRetentionInput,
 } from './schemas.js';
 import type { RoomsService } from './service.js';
 
@@ -38,6 +38,11 @@ export function roomsRoutes(rooms: RoomsService, auth: ChatdMiddleware): Router<
 
   router.get('/api/rooms/:id', auth, validate({ params: RoomParams }), async (ctx) => {
     ctx.body = { success: true, room: await rooms.get(me(ctx), input<unknown, unknown, Params>(ctx).params.id) };
+  });
+
+  router.patch('/api/rooms/:id', auth, validate({ params: RoomParams, body: RoomRetentionSchema }), async (ctx) => {
+    const { body, params } = input<RoomRetentionInput, unknown, Params>(ctx);
+    ctx.body = { success: true, room: await rooms.setRetention(me(ctx), params.id, body) };
   });
 
   router.post('/api/rooms/:id/join', auth, validate({ params: RoomParams }), async (ctx) => {

@@ -17,6 +17,15 @@ export const AddMemberSchema = z.strictObject({
   role: z.enum(['member', 'admin']).optional(),
 });
 
+/** null: follow RETENTION_DAYS; 0: keep forever; at most a hundred years. */
+export const RoomRetentionSchema = z.strictObject({
+  retentionDays: z.number({ error: 'must be a whole number of days or null' })
+    .int('must be a whole number of days')
+    .min(0, 'must be 0 (forever) or more')
+    .max(36_500, 'must be at most 36500 days')
+    .nullable(),
+});
+
 export const PageQuery = z.strictObject({ page: pageNumber.default(1), limit: pageLimit(50) });
 
 export const JoinRoomEvent = z.strictObject({
@@ -31,4 +40,5 @@ export const TypingEvent = z.strictObject({ roomId: objectIdString, isTyping: z.
 
 export type CreateRoomInput = z.infer<typeof CreateRoomSchema>;
 export type AddMemberInput = z.infer<typeof AddMemberSchema>;
+export type RoomRetentionInput = z.infer<typeof RoomRetentionSchema>;
 export type PageInput = z.infer<typeof PageQuery>;

@@ -8,7 +8,7 @@ import type { MembershipCache, RoomEntry } from './membership-cache.js';
 import type { MembershipsRepo } from './membership-repo.js';
 import { presentMemberRoom, presentRoom } from './presenter.js';
 import type { RoomsRepo } from './repo.js';
-import type { AddMemberInput, CreateRoomInput, PageInput } from './schemas.js';
+import type { AddMemberInput, CreateRoomInput, PageInput, RoomRetentionInput } from './schemas.js';
 import type { MemberRole, MembershipDocument, RoomDocument } from './types.js';
 
 /** What the room list shows of each room's messages; the messages module answers it. */
@@ -218,6 +218,19 @@ export class RoomsService {
     this.realtime.unsubscribeUser(userId, topic);
     this.realtime.publish(topic, 'member_left', { roomId, userId });
     return { room: room ? presentRoom(room) : null };
+  }
+
+  /** Sets how long the room keeps its messages: owners and admins decide, either member of a direct room. */
+  async setRetention(userId: string, roomId: string, { retentionDays }: RoomRetentionInput) {
+    const { room, membership } = await this.visible(userId, roomId);
+    if (!membership || (room.type !== 'direct' && !managers.has(membership.role))) {
+      throw new Forbidden('Only the owner and admins change how long a room keeps its messages');
+    }
+    const updated = await this.rooms.setRetention(room._id, retentionDays);
+    if (!updated) throw new NotFound('Room not found');
+    // Broadcast without the caller's role: every member of the room receives it.
+    this.realtime.publish(roomTopic(roomId), 'room_updated', { room: presentRoom(updated) });
+    return presentMemberRoom(updated, membership);
   }
 
   /** A page of a room's members with their public profile and role. */
