@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeCommand, commandLog, spawnPinned, waitForPort } from './proc.mjs';
+import { startChatd } from './chatd.mjs';
+import { describeCommand, commandLog, gcCommand, inspectorUrl, spawnPinned, waitForPort } from './proc.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bench', 'bin');
@@ -20,11 +21,19 @@ function run(cmd, args, options) {
   if (result.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${result.status})`);
 }
 
-/** Builds the load generator (cached by Go) and, once, Centrifugo from the Go module proxy. */
-export function buildTools({ centrifugo }) {
+/**
+ * Builds the load generator (cached by Go), chatd (dist/ and the embedded database launcher, as
+ * `npm run setup` does; both cached) when a chatd peer runs, and, once, Centrifugo from the Go
+ * module proxy.
+ */
+export function buildTools({ centrifugo, chatd }) {
   mkdirSync(BIN, { recursive: true });
   mkdirSync(WORK, { recursive: true });
   run('go', ['build', '-o', path.join(BIN, 'loadgen'), '.'], { cwd: path.join(ROOT, 'bench', 'loadgen') });
+  if (chatd) {
+    run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+    if (!process.env.CHATD_BENCH_MONGODB_URI) run(process.execPath, ['scripts/build-ferretdb.mjs'], { cwd: ROOT });
+  }
   const stamp = path.join(BIN, 'centrifugo.version');
   const current = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
   if (centrifugo && (current !== CENTRIFUGO_VERSION || !existsSync(path.join(BIN, 'centrifugo')))) {
@@ -34,14 +43,19 @@ export function buildTools({ centrifugo }) {
   }
 }
 
+/**
+ * `inspect` (memory runs only) starts the peer with its inspector on, so the generator can have it
+ * collect garbage before reading its memory a second time (bench/lib/gc.mjs).
+ */
 function nodePeer(script) {
-  return async ({ port, core }) => {
-    const child = spawnPinned(core, process.execPath, [path.join('bench', 'peers', script)], {
+  return async ({ port, core, inspect }) => {
+    const child = spawnPinned(core, process.execPath, [...(inspect ? ['--inspect=127.0.0.1:0'] : []), path.join('bench', 'peers', script)], {
       cwd: ROOT,
       env: { PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production' },
     });
+    const url = inspect ? inspectorUrl(child) : undefined;
     await waitForPort(child, port, script);
-    return { child, loadgenArgs: [] };
+    return { child, loadgenArgs: url ? ['-gc-cmd', gcCommand(ROOT, await url)] : [] };
   };
 }
 
@@ -65,18 +79,15 @@ async function startCentrifugo({ port, core }) {
   return { child, loadgenArgs: ['-secret', secret] };
 }
 
-const notYet =
-  "chatd's messaging (send_message → message_sent/new_message, join_room) has not landed on main yet; " +
-  'this peer is wired in once it does';
-
 /**
  * `pending` peers are listed so the report shows what is missing; they are never run, and nothing
- * stands in for them.
+ * stands in for them. `chatd-persist` has no WebSocket side: the runner measures it in a phase of
+ * its own (bench/peers/chatd-persist.mjs).
  */
 export const PEERS = [
   { name: 'raw-uws', label: 'raw uWebSockets.js', proto: 'raw', start: nodePeer('raw-uws.mjs') },
   { name: 'socket.io', label: 'Socket.IO 4 (ws)', proto: 'sio', start: nodePeer('socketio.mjs') },
   { name: 'centrifugo', label: `Centrifugo ${CENTRIFUGO_VERSION}`, proto: 'centrifugo', start: startCentrifugo },
-  { name: 'chatd', label: 'chatd hub (database in the loop)', proto: 'chatd', pending: notYet },
-  { name: 'chatd-persist', label: 'chatd persistence path alone', pending: notYet },
+  { name: 'chatd', label: 'chatd (hub + embedded FerretDB)', proto: 'chatd', start: (options) => startChatd({ ...options, work: WORK, root: ROOT }) },
+  { name: 'chatd-persist', label: 'chatd persistence path alone', persistence: true },
 ];

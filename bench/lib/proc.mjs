@@ -93,6 +93,27 @@ export async function waitForPort(child, port, name, timeoutMs = 20000) {
   throw new Error(`${name} did not listen on ${port} within ${timeoutMs / 1000}s:\n${output.slice(-2000)}`);
 }
 
+/** The inspector URL a Node.js process started with --inspect=127.0.0.1:0 prints on stderr. */
+export function inspectorUrl(child, timeoutMs = 20000) {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error('no inspector URL on stderr')), timeoutMs);
+    const onData = (d) => {
+      seen = (seen + d).slice(-4000);
+      const match = /Debugger listening on (ws:\/\/\S+)/.exec(seen);
+      if (match) {
+        clearTimeout(timer);
+        child.stderr.off('data', onData);
+        resolve(match[1]);
+      }
+    };
+    child.stderr.on('data', onData);
+  });
+}
+
+/** The generator's -gc-cmd for a Node.js peer whose inspector listens at url. */
+export const gcCommand = (root, url) => `${process.execPath} ${root}/bench/lib/gc.mjs ${url}`;
+
 export async function stop(child) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');

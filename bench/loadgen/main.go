@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"sort"
@@ -43,8 +44,10 @@ type Config struct {
 	Settle      time.Duration
 	Sources     int
 	ServerPID   int
+	DBPID       int
 	Secret      string
 	SetupFile   string
+	GCCmd       string
 	DialWorkers int
 }
 
@@ -105,7 +108,9 @@ func main() {
 	flag.Float64Var(&settle, "settle", 3, "idle mode: seconds to let the server settle before reading its memory")
 	flag.IntVar(&cfg.Sources, "sources", 8, "source addresses 127.0.0.1..127.0.0.N")
 	flag.IntVar(&cfg.ServerPID, "server-pid", 0, "server process to read CPU and memory from /proc")
+	flag.IntVar(&cfg.DBPID, "db-pid", 0, "the server's database process (chatd's embedded FerretDB): its CPU is reported beside the server's")
 	flag.StringVar(&cfg.Secret, "secret", "", "HMAC secret for centrifugo connection tokens")
+	flag.StringVar(&cfg.GCCmd, "gc-cmd", "", "idle mode: a shell command that makes the server collect its garbage; memory is then read a second time, and the baseline after it too")
 	flag.StringVar(&cfg.SetupFile, "setup", "", "chatd: JSON {conns:[{token,roomId}]} in connection order")
 	flag.IntVar(&cfg.DialWorkers, "dial-workers", 64, "connections being set up at once")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the generator here")
@@ -350,14 +355,22 @@ type sample struct {
 	published int64
 	acks      int64
 	serverCPU float64 // seconds
+	dbCPU     float64
 	selfCPU   float64
 }
 
 func (g *Gen) snap() sample {
 	return sample{
 		at: time.Now(), delivered: g.delivered.Load(), published: g.published, acks: g.acks.Load(),
-		serverCPU: cpuSeconds(g.cfg.ServerPID), selfCPU: cpuSeconds(os.Getpid()),
+		serverCPU: cpuSeconds(g.cfg.ServerPID), selfCPU: cpuSeconds(os.Getpid()), dbCPU: g.dbCPU(),
 	}
+}
+
+func (g *Gen) dbCPU() float64 {
+	if g.cfg.DBPID == 0 {
+		return 0
+	}
+	return cpuSeconds(g.cfg.DBPID)
 }
 
 func resetHists(hs *[histShards]shard) {
@@ -450,6 +463,8 @@ type Step struct {
 	AckP99           int64   `json:"ackP99us,omitempty"`
 	ServerCPUPct     float64 `json:"serverCpuPct"`
 	ServerUsPerMsg   float64 `json:"serverCpuUsPerDelivered"`
+	DBCPUPct         float64 `json:"dbCpuPct,omitempty"`
+	DBUsPerMsg       float64 `json:"dbCpuUsPerDelivered,omitempty"`
 	GenCPUPct        float64 `json:"genCpuPct"`
 	Lost             int64   `json:"lost"`
 	GapSubscribers   int     `json:"gapSubscribers"`
@@ -564,9 +579,17 @@ func (g *Gen) runStep(rate float64) Step {
 	if st.Saturated {
 		suffix = " — saturated: " + st.SaturationReason
 	}
-	logf("%s %dx%d %dB: offered %.0f pub/s → %.0f delivered/s, p99 %.1f ms, server %.0f%% cpu %.2f µs/msg, generator %.0f%% cpu%s",
-		cfg.Proto, cfg.Rooms, cfg.Members, cfg.Payload, rate, st.DeliveredRate, float64(st.P99)/1000,
-		st.ServerCPUPct, st.ServerUsPerMsg, st.GenCPUPct, suffix)
+	db := ""
+	if cfg.DBPID != 0 {
+		db = fmt.Sprintf(", database %.0f%% cpu %.2f µs/msg", st.DBCPUPct, st.DBUsPerMsg)
+	}
+	ack := ""
+	if st.AckP99 > 0 {
+		ack = fmt.Sprintf(", ack p99 %.1f ms", float64(st.AckP99)/1000)
+	}
+	logf("%s %dx%d %dB: offered %.0f pub/s → %.0f delivered/s, p99 %.1f ms%s, server %.0f%% cpu %.2f µs/msg%s, generator %.0f%% cpu%s",
+		cfg.Proto, cfg.Rooms, cfg.Members, cfg.Payload, rate, st.DeliveredRate, float64(st.P99)/1000, ack,
+		st.ServerCPUPct, st.ServerUsPerMsg, db, st.GenCPUPct, suffix)
 	return st
 }
 
@@ -601,6 +624,7 @@ func (g *Gen) step(rate float64) Step {
 		P999:           lat.ValueAtQuantile(99.9),
 		Max:            lat.Max(),
 		ServerCPUPct:   100 * (b.serverCPU - a.serverCPU) / secs,
+		DBCPUPct:       100 * (b.dbCPU - a.dbCPU) / secs,
 		GenCPUPct:      100 * (b.selfCPU - a.selfCPU) / secs,
 		Lost:           lostAfter - lostBefore,
 		GapSubscribers: gapSubs,
@@ -614,6 +638,7 @@ func (g *Gen) step(rate float64) Step {
 	}
 	if delivered > 0 {
 		st.ServerUsPerMsg = 1e6 * (b.serverCPU - a.serverCPU) / delivered
+		st.DBUsPerMsg = 1e6 * (b.dbCPU - a.dbCPU) / delivered
 	}
 	var reasons []string
 	if st.PubRate < 0.9*rate {
@@ -654,14 +679,36 @@ type IdleResult struct {
 	RSSBeforeKiB   int64   `json:"rssBeforeKiB"`
 	RSSAfterKiB    int64   `json:"rssAfterKiB"`
 	BytesPerConn   float64 `json:"bytesPerConn"`
+	// With -gc-cmd: the same after the server collected its garbage, from a collected baseline.
+	RSSBeforeGCKiB int64   `json:"rssBeforeGcKiB,omitempty"`
+	RSSAfterGCKiB  int64   `json:"rssAfterGcKiB,omitempty"`
+	BytesPerConnGC float64 `json:"bytesPerConnAfterGc,omitempty"`
 	ClosedConns    int64   `json:"closedConns"`
 	Error          string  `json:"error,omitempty"`
+}
+
+// collect runs -gc-cmd and gives the server a moment to return what it freed.
+func (g *Gen) collect() error {
+	out, err := exec.Command("sh", "-c", g.cfg.GCCmd).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("-gc-cmd failed: %v: %s", err, out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	return nil
 }
 
 // idle measures the server's resident memory per idle authenticated connection.
 func (g *Gen) idle() IdleResult {
 	res := IdleResult{Proto: g.cfg.Proto, Conns: g.cfg.Conns, Sources: g.cfg.Sources}
 	g.cfg.Members = 1
+	var beforeGC int64
+	if g.cfg.GCCmd != "" {
+		if err := g.collect(); err != nil {
+			res.Error = err.Error()
+			return res
+		}
+		beforeGC = rssBytes(g.cfg.ServerPID)
+	}
 	before := rssBytes(g.cfg.ServerPID)
 	took, err := g.connect(g.cfg.Conns, false)
 	if err != nil {
@@ -674,6 +721,15 @@ func (g *Gen) idle() IdleResult {
 	after := rssBytes(g.cfg.ServerPID)
 	res.RSSBeforeKiB, res.RSSAfterKiB = before/1024, after/1024
 	res.BytesPerConn = float64(after-before) / float64(g.cfg.Conns)
+	if g.cfg.GCCmd != "" {
+		if err := g.collect(); err != nil {
+			res.Error = err.Error()
+			return res
+		}
+		afterGC := rssBytes(g.cfg.ServerPID)
+		res.RSSBeforeGCKiB, res.RSSAfterGCKiB = beforeGC/1024, afterGC/1024
+		res.BytesPerConnGC = float64(afterGC-beforeGC) / float64(g.cfg.Conns)
+	}
 	res.ClosedConns = g.closed.Load()
 	runtime.KeepAlive(g.conns)
 	return res

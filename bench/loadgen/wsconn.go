@@ -131,6 +131,9 @@ func (c *Conn) Next() ([]byte, error) {
 		case ws.OpPong:
 			continue
 		case ws.OpClose:
+			if len(buf) >= 2 {
+				return nil, fmt.Errorf("%w (%d %s)", errClosed, int(buf[0])<<8|int(buf[1]), string(buf[2:]))
+			}
 			return nil, errClosed
 		}
 		if h.Fin && len(c.msg) == 0 {

@@ -19,6 +19,15 @@ export interface HubOptions {
 }
 
 
+// sendFrame's arguments for sendCorked: one function for every corked send, no closure per frame.
+let corkedSocket: HubSocket | undefined;
+let corkedFrame = '';
+function sendCorked(): void {
+  corkedSocket!.send(corkedFrame, false);
+  corkedSocket = undefined;
+  corkedFrame = '';
+}
+
 /** Close codes the hub uses. */
 export const CloseCode = { goingAway: 1001, policyViolation: 1008, tooBig: 1009 } as const;
 
@@ -36,7 +45,8 @@ export class Hub implements RealtimePublisher {
   private readonly handlers = new Map<string, HubHandler>();
   private readonly modules: HubModule[] = [];
   private readonly sockets = new Set<HubSocket>();
-  private readonly byUser = new Map<string, Set<HubSocket>>();
+  /** A user's open connections: the socket itself while there is one (most users), a set beyond. */
+  private readonly byUser = new Map<string, HubSocket | Set<HubSocket>>();
   private readonly log: Logger;
   private readonly allowedOrigins: Set<string>;
   private readonly maxFrame: number;
@@ -119,28 +129,46 @@ export class Hub implements RealtimePublisher {
     this.app.publish(topic, encodeFrame(event, data), false);
   }
 
-  /** Sends an event to every connection of a user. */
+  /**
+   * Sends an event to every connection of a user, serialised once. Sent directly rather than
+   * through a per-user topic: a topic and its subscriber record cost every idle connection
+   * native memory, for what is a loop over one or two sockets.
+   */
   sendToUser(userId: string, event: string, data: unknown): void {
-    this.publish(`user:${userId}`, event, data);
+    const sockets = this.byUser.get(userId);
+    if (!sockets) return;
+    const frame = encodeFrame(event, data);
+    if (sockets instanceof Set) for (const ws of sockets) this.sendFrame(ws, frame);
+    else this.sendFrame(sockets, frame);
   }
 
   send(ws: HubSocket, event: string, data: unknown, id?: string | number): void {
     if (ws.getUserData().closed) return;
-    ws.send(encodeFrame(event, data, id), false);
+    this.sendFrame(ws, encodeFrame(event, data, id));
+  }
+
+  /**
+   * Writes a frame corked: uWS first drains what topics queued for this socket (ws.send keeps
+   * order), so a sender's own `new_message` and its `message_sent` leave in one write, not two.
+   */
+  private sendFrame(ws: HubSocket, frame: string): void {
+    corkedSocket = ws;
+    corkedFrame = frame;
+    ws.cork(sendCorked);
   }
 
   /** Stops every connection of a user from receiving `topic` (they left the room or were removed). */
   unsubscribeUser(userId: string, topic: string): void {
-    const set = this.byUser.get(userId);
-    if (!set) return;
-    for (const ws of set) {
+    for (const ws of this.connectionsOf(userId)) {
       if (!ws.getUserData().closed) ws.unsubscribe(topic);
     }
   }
 
   /** Open connections of a user (each device has its own). */
-  connectionsOf(userId: string): ReadonlySet<HubSocket> {
-    return this.byUser.get(userId) ?? new Set();
+  connectionsOf(userId: string): Iterable<HubSocket> {
+    const sockets = this.byUser.get(userId);
+    if (!sockets) return [];
+    return sockets instanceof Set ? sockets : [sockets];
   }
 
   connectionIds(userId: string): number[] {
@@ -152,14 +180,14 @@ export class Hub implements RealtimePublisher {
       const socket = ws.getUserData();
       if (socket.connId !== connId) continue;
       if (socket.closed) return false;
-      ws.send(encodeFrame(event, data), false);
+      this.sendFrame(ws, encodeFrame(event, data));
       return true;
     }
     return false;
   }
 
   isOnline(userId: string): boolean {
-    return (this.byUser.get(userId)?.size ?? 0) > 0;
+    return this.byUser.has(userId);
   }
 
   /** Closes the connections matching `predicate`, e.g. those of a disabled user or a revoked token. */
@@ -225,13 +253,13 @@ export class Hub implements RealtimePublisher {
     }
   }
 
-  /** Binds an authenticated connection to its user: topic, registry, module hooks. */
+  /** Binds an authenticated connection to its user: registry, module hooks. */
   private attach(ws: HubSocket, socket: SocketData): void {
     const userId = socket.principal!.userId;
-    ws.subscribe(`user:${userId}`);
-    let set = this.byUser.get(userId);
-    if (!set) this.byUser.set(userId, (set = new Set()));
-    set.add(ws);
+    const existing = this.byUser.get(userId);
+    if (!existing) this.byUser.set(userId, ws);
+    else if (existing instanceof Set) existing.add(ws);
+    else this.byUser.set(userId, new Set([existing, ws]));
     for (const module of this.modules) {
       if (!module.onAuthenticated) continue;
       Promise.resolve(module.onAuthenticated(ws, socket)).catch((error: unknown) => this.log.error({ err: error }, 'onAuthenticated hook failed'));
@@ -244,10 +272,12 @@ export class Hub implements RealtimePublisher {
     if (socket.authTimer) clearTimeout(socket.authTimer);
     this.sockets.delete(ws);
     const userId = socket.principal?.userId;
-    if (userId) {
-      const set = this.byUser.get(userId);
-      set?.delete(ws);
-      if (set && set.size === 0) this.byUser.delete(userId);
+    const existing = userId === undefined ? undefined : this.byUser.get(userId);
+    if (existing === ws) {
+      this.byUser.delete(userId!);
+    } else if (existing instanceof Set) {
+      existing.delete(ws);
+      if (existing.size === 1) this.byUser.set(userId!, existing.values().next().value!);
     }
     for (const module of this.modules) {
       try {

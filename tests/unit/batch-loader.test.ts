@@ -13,6 +13,27 @@ describe('BatchLoader', () => {
     expect(calls).toEqual([['a', 'b']]);
   });
 
+  it('runs one fetch at a time; keys asked for meanwhile share the next one', async () => {
+    const calls: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const loader = new BatchLoader<string>(async (keys) => {
+      calls.push(keys);
+      if (calls.length === 1) await gate;
+      return new Map(keys.map((key) => [key, key.toUpperCase()]));
+    }, () => undefined);
+    const first = loader.load('a');
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = [loader.load('b')];
+    await new Promise((resolve) => setImmediate(resolve));
+    later.push(loader.load('c'), loader.load('a'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual([['a']]);
+    release();
+    expect(await Promise.all([first, ...later])).toEqual(['A', 'B', 'C', 'A']);
+    expect(calls).toEqual([['a'], ['b', 'c']]);
+  });
+
   it('fetches again a key invalidated while its answer was on the way', async () => {
     let version = 1;
     const loaded: string[] = [];

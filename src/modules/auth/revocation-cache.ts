@@ -20,9 +20,13 @@ const MAX_ENTRIES = 50_000;
  * revocations (logout, password change, disable) update it at once; another process's (the
  * `chatd admin` CLI, a second node) are seen within the TTL.
  */
+/** What the cache keeps of a user: the fields the authenticator reads, without the document's ObjectId. */
+export type CachedSessionState = Pick<SessionState, 'role' | 'disabled' | 'sessionsValidAfter'>;
+
 export class RevocationCache {
-  private readonly users = new Map<string, Entry<SessionState | null>>();
+  private readonly users = new Map<string, Entry<CachedSessionState | null>>();
   private readonly revoked = new Map<string, Entry<boolean>>();
+  private sweptAt = 0;
 
   constructor(
     private readonly sources: RevocationSources,
@@ -30,8 +34,10 @@ export class RevocationCache {
   ) {}
 
   /** The user's session state, from the cache when fresh; concurrent misses share one query. */
-  sessionState(userId: ObjectId): Promise<SessionState | null> {
-    return this.cached(this.users, userId.toHexString(), () => this.sources.sessionState(userId));
+  sessionState(userId: ObjectId): Promise<CachedSessionState | null> {
+    // A driver ObjectId keeps an 8 KiB buffer slab alive; ten thousand cached users would pin megabytes.
+    const load = () => this.sources.sessionState(userId).then((state) => state && { role: state.role, disabled: state.disabled, sessionsValidAfter: state.sessionsValidAfter });
+    return this.cached(this.users, userId.toHexString(), load);
   }
 
   /** Whether any of these revocation ids (revoked access token, revoked family) exists. */
@@ -66,8 +72,15 @@ export class RevocationCache {
   }
 
   private store<T>(map: Map<string, Entry<T>>, key: string, value: Promise<T>): Promise<T> {
+    const now = Date.now();
+    // Expired entries go once per TTL, so a burst of logins does not stay in memory afterwards.
+    if (now - this.sweptAt >= this.ttlMs) {
+      this.sweptAt = now;
+      this.prune(this.users);
+      this.prune(this.revoked);
+    }
     if (map.size >= MAX_ENTRIES) this.prune(map);
-    const entry = { value, until: Date.now() + this.ttlMs };
+    const entry = { value, until: now + this.ttlMs };
     map.set(key, entry);
     // A failed lookup must not be served from the cache.
     value.catch(() => {
