@@ -137,11 +137,14 @@ export class UsersRepo {
 
   /** Whether either user has blocked the other. */
   async eitherBlocked(a: ObjectId, b: ObjectId): Promise<boolean> {
-    const hit = await this.users.findOne(
-      { $or: [{ _id: a, blockedUsers: b }, { _id: b, blockedUsers: a }] },
-      { projection: { _id: 1 } },
-    );
-    return hit !== null;
+    // Two lookups by `_id` rather than one `$or`: FerretDB reads every user to answer the `$or`,
+    // which made each direct room's first message after the check expired cost a full scan.
+    const [first, second] = await Promise.all([
+      this.users.findOne({ _id: a }, { projection: { blockedUsers: 1 } }),
+      this.users.findOne({ _id: b }, { projection: { blockedUsers: 1 } }),
+    ]);
+    const blocks = (user: Pick<UserDocument, 'blockedUsers'> | null, other: ObjectId) => (user?.blockedUsers ?? []).some((id) => id.equals(other));
+    return blocks(first, b) || blocks(second, a);
   }
 
   /** Stores a presence change; `lastSeen` moves whenever the user goes offline. */
