@@ -197,6 +197,10 @@ function targetRows({ sat, lat, idle, persist }) {
     const raw = satOf('raw-uws', w);
     const cent = satOf('centrifugo', w);
     if (!chatd) continue;
+    if (!(chatd.delivered.median > 0)) {
+      rows.push([`throughput targets, ${workloadLabel(w)}`, 'chatd delivered nothing at any step (see the notes and the raw data for why)', verdict(false)]);
+      continue;
+    }
     const limit = w.members === 2 ? 3 : w.members === 100 ? 1.4 : undefined;
     if (raw && limit) {
       const hub = chatd.cpuUs.median / raw.cpuUs.median;
