@@ -218,7 +218,7 @@ for (let round = 0; round < mode.rounds; round++) {
         if (round >= roundsOf(peer) || !runsOn(peer, workload)) continue;
         // A rate well past what the peer sustained measures only its queue; said so instead of run.
         const own = sustainedRate(peer.name, workload);
-        if (own && pubRate * workload.members > 1.2 * own) {
+        if (own !== undefined && pubRate * workload.members > 1.2 * own) {
           if (round === 0) notes.push(`${peer.name} was not run at ${Math.round(pubRate)} publishes/s on ${workloadLabel(workload)} (50 % of ${basis}'s sustained rate): it sustained ${Math.round(own / workload.members)} publishes/s there, so it could only show queueing delay.`);
           continue;
         }
