@@ -48,9 +48,9 @@ const MODES = {
       { rooms: 100, members: 100, payload: 1024 },
       { rooms: 10, members: 1000, payload: 1024 },
     ],
-    // chatd authenticates and joins about 85 connections a second on a 10 000-member embedded
-    // database (every membership query is a scan there): two minutes per run before measuring,
-    // so it gets one round where the others get two.
+    // chatd authenticates and joins 20–100 connections a second on a 10 000-user embedded
+    // database (membership, presence and block queries are scans there): two to eight minutes
+    // per run before measuring, so it gets one round where the others get two.
     peerRounds: { chatd: 1 },
     // and the 1 KB payload on 100×100 only.
     peerWorkloads: { chatd: (w) => w.payload === 100 || w.members === 100 },
@@ -123,7 +123,7 @@ for (const peer of runnable) {
   if (skipped.length) notes.push(`${peer.name} was not run on ${skipped.map(workloadLabel).join(', ')}, to keep the full mode near an hour.`);
 }
 for (const [name, rounds] of Object.entries(mode.peerRounds ?? {})) {
-  if (runnable.some((p) => p.name === name) && rounds < mode.rounds) notes.push(`${name} ran ${rounds} round(s) of the throughput and latency runs where the other peers ran ${mode.rounds}: setting up its 10 000 connections takes about two minutes per run.`);
+  if (runnable.some((p) => p.name === name) && rounds < mode.rounds) notes.push(`${name} ran ${rounds} round(s) of the throughput and latency runs where the other peers ran ${mode.rounds}: setting up its 10 000 connections takes two to eight minutes per run.`);
 }
 
 /** Runs fn against a fresh instance of peer, set up for `plan` ({rooms, members} or {conns}). */
