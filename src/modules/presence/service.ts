@@ -13,7 +13,6 @@ interface Change {
 }
 
 const WRITE_INTERVAL_MS = 50;
-const MAX_WRITE_INTERVAL_MS = 2000;
 
 /**
  * Who is online. A user is online while any of their connections is open and goes offline, with
@@ -26,8 +25,6 @@ export class PresenceService {
   private pending = new Map<string, Change>();
   private waiters: (() => void)[] = [];
   private writing: Promise<void> | undefined;
-  /** How long the last batch took to store. */
-  private lastWriteMs = 0;
   private reset: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
 
@@ -89,11 +86,7 @@ export class PresenceService {
     try {
       await this.reset;
       while (this.pending.size > 0) {
-        // Wait at least as long as the last write took: on FerretDB each batch scans every user, so
-        // during a reconnect storm presence would otherwise keep the database busy and starve the
-        // authentications of the connections still arriving; batches grow instead.
-        await new Promise((resolve) => setTimeout(resolve, Math.max(WRITE_INTERVAL_MS, Math.min(this.lastWriteMs, MAX_WRITE_INTERVAL_MS))));
-        const writeStarted = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, WRITE_INTERVAL_MS));
         const batch = this.pending;
         const waiters = this.waiters;
         this.pending = new Map();
@@ -112,7 +105,6 @@ export class PresenceService {
           // Presence is best effort: a lost write is corrected by the next change or the start-up reset.
           this.log.warn({ err: error, users: batch.size }, 'could not store presence changes');
         }
-        this.lastWriteMs = Date.now() - writeStarted;
         for (const wake of waiters) wake();
       }
     } finally {
