@@ -181,40 +181,39 @@ export class MessageWriter {
         delay = Math.min(delay * 2, 2000);
       }
     }
-    const retried: number[] = [];
-    for (let i = 0; i < outcomes.length; i += 1) if (outcomes[i] === 'duplicate') retried.push(i);
-    if (retried.length === 0) {
-      this.settle(batch, outcomes);
-      return;
+    const fresh: Entry[] = [];
+    const freshOutcomes: Outcome[] = [];
+    const retries: Entry[] = [];
+    for (let i = 0; i < batch.length; i += 1) {
+      if (outcomes[i] === 'duplicate') {
+        retries.push(batch[i]!);
+      } else {
+        fresh.push(batch[i]!);
+        freshOutcomes.push(outcomes[i]!);
+      }
     }
+    this.settle(fresh, freshOutcomes);
+    if (retries.length === 0) return;
     // The originals of retried messages are looked up off the write path: on FerretDB that query
     // reads the whole collection, and every other sender's next batch would wait for it.
-    const fresh = outcomes.map((_, i) => i).filter((i) => outcomes[i] !== 'duplicate');
-    this.settle(fresh.map((i) => batch[i]!), fresh.map((i) => outcomes[i]!));
-    const retries = retried.map((i) => batch[i]!);
-    const retryOutcomes = retried.map((i) => outcomes[i]!);
-    const lookup = this.resolveDuplicates(retries, retryOutcomes).then(() => this.settle(retries, retryOutcomes));
+    const lookup = this.originalsOf(retries).then((found) => this.settle(retries, found));
     this.lookups.add(lookup);
     void lookup.finally(() => this.lookups.delete(lookup));
   }
 
   /** A duplicate is a retry of a message stored earlier under the same clientMsgId: answer with that one. */
-  private async resolveDuplicates(batch: Entry[], outcomes: Outcome[]): Promise<void> {
-    const indexes: number[] = [];
-    for (let i = 0; i < outcomes.length; i += 1) if (outcomes[i] === 'duplicate') indexes.push(i);
-    if (indexes.length === 0) return;
+  private async originalsOf(retries: Entry[]): Promise<Outcome[]> {
     try {
-      const found = await this.options.repo.findByClientIds(indexes.map((i) => ({ senderId: batch[i]!.doc.senderId, clientMsgId: batch[i]!.doc.clientMsgId })));
-      for (const i of indexes) {
-        const { doc } = batch[i]!;
+      const found = await this.options.repo.findByClientIds(retries.map(({ doc }) => ({ senderId: doc.senderId, clientMsgId: doc.clientMsgId })));
+      return retries.map(({ doc }) => {
         const stored = found.find((m) => m.senderId.equals(doc.senderId) && m.clientMsgId === doc.clientMsgId);
-        outcomes[i] = stored
+        return stored
           ? { doc: stored, created: stored._id.equals(doc._id), json: undefined }
           : new Error(`duplicate key for message ${doc._id.toHexString()} without a stored original`);
-      }
+      });
     } catch (error) {
-      for (const i of indexes) outcomes[i] = new Unavailable('The message could not be confirmed; send it again with the same clientMsgId');
       this.log.warn({ err: error }, 'could not look up the originals of retried messages');
+      return retries.map(() => new Unavailable('The message could not be confirmed; send it again with the same clientMsgId'));
     }
   }
 
