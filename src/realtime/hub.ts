@@ -215,6 +215,13 @@ export class Hub implements RealtimePublisher {
     const token = bearerToken(req.getHeader('authorization')) ?? readCookie(req.getHeader('cookie'), ACCESS_COOKIE);
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
 
+    // RFC 6455 asks for "Connection: Upgrade". uWebSockets.js reads any other five-letter value as
+    // "close" and would drop the socket in the middle of upgrading it (see `accept`).
+    if (!/(^|[\s,])upgrade($|[\s,])/i.test(req.getHeader('connection'))) {
+      res.writeStatus('400 Bad Request').end('A WebSocket handshake needs "Connection: Upgrade"');
+      return;
+    }
+
     // Browsers always send Origin; other clients (CLI tools, servers) have no ambient credentials to abuse.
     if (origin && !this.allowedOrigins.has('*') && !this.allowedOrigins.has(origin)) {
       this.log.warn({ origin, ip }, 'refused WebSocket upgrade from a foreign origin');
@@ -222,16 +229,31 @@ export class Hub implements RealtimePublisher {
       return;
     }
 
-    const accept = (principal: Principal | undefined) => {
+    const accept = (principal: Principal | undefined, insideHandler = false) => {
       if (aborted) return;
       const data: SocketData = {
         connId: this.nextConnId++, ip, principal, closed: false, authTimer: undefined,
         tokens: this.ratePerSecond * 2, refilledAt: Date.now(), typing: undefined,
       };
-      res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+      const upgrade = () => res.upgrade(data, key, protocol, extensions, context);
+      if (insideHandler) {
+        upgrade();
+        return;
+      }
+      // After the token check, outside uWS's handler, the upgrade must not run in this response's
+      // own cork: when uWebSockets.js 20.30's HttpResponse cork ends it finds the upgraded socket at
+      // the same address, reads the WebSocket's bytes as the response state, and closes the new
+      // connection if they happen to say "Connection: close" (uWebSockets#1928, fixed after 20.30):
+      // the client gets the 101 and its first frame, then a drop. Inside another connection's cork
+      // this response cannot cork, so that code never runs and uWS counts the writes as corked; the
+      // 101 leaves in a few writes. With no other connection open it is upgraded uncorked, and uWS
+      // prints a cork warning on stderr.
+      const anchor = this.corkAnchor();
+      if (anchor) anchor.cork(() => res.cork(upgrade));
+      else upgrade();
     };
     if (!token) {
-      accept(undefined);
+      accept(undefined, true);
       return;
     }
     this.options.authenticator.authenticate(token).then(accept, (error: unknown) => {
@@ -239,6 +261,12 @@ export class Hub implements RealtimePublisher {
       const message = error instanceof AppError ? error.message : 'Invalid token';
       res.cork(() => res.writeStatus('401 Unauthorized').end(message));
     });
+  }
+
+  /** Any open connection, whose cork an asynchronous upgrade borrows (see `upgrade`). */
+  private corkAnchor(): HubSocket | undefined {
+    for (const ws of this.sockets) if (!ws.getUserData().closed) return ws;
+    return undefined;
   }
 
   private open(ws: HubSocket): void {

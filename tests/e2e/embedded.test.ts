@@ -61,7 +61,8 @@ describe('the embedded database', () => {
       const exitCode = server.stop('SIGTERM');
       expect((await client.closed).code).toBe(1001);
       expect(await exitCode).toBe(0);
-      const restartedPid = server.logs.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'embedded database started' || entry.msg === 'embedded database restarted');
+      // uWebSockets.js may add a plain-text warning on stderr (see Hub.upgrade); chatd's own lines are JSON.
+      const restartedPid = server.logs.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'embedded database started' || entry.msg === 'embedded database restarted');
       expect(restartedPid.length).toBeGreaterThan(0);
       await until('no embedded database process is left', () => !alive(state.pid));
       expect(existsSync(join(dataDir, 'db', 'embedded.json'))).toBe(false);

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../support/hub-client.js';
@@ -381,6 +382,35 @@ describe('presence', () => {
     await laptop.close();
     expect((await offline).data.lastSeen).toBeTruthy();
     await expect.poll(async () => (await fx.db.collection('users').findOne({ _id: new ObjectId(alice!.id) }))!.status, { timeout: 5000 }).toBe('offline');
+  });
+
+  it('refuses a handshake without "Connection: Upgrade" before anything is announced', async () => {
+    // uWebSockets.js takes any five-letter Connection value for "close" and used to drop such a
+    // socket right after `open`, once chatd had already announced the user online.
+    const [alice, bob] = await fx.users(2);
+    await fx.room(bob!, [alice!]);
+    const b = await fx.connect(bob!);
+    const port = Number(new URL(fx.server.wsUrl).port);
+    const handshake = (connection: string) =>
+      new Promise<string>((resolve, reject) => {
+        const raw = connect(port, '127.0.0.1', () =>
+          raw.write(
+            `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: ${connection}\r\n` +
+              `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${alice!.token}\r\n\r\n`,
+          ),
+        );
+        let received = '';
+        raw.on('data', (chunk) => {
+          received += chunk.toString('latin1');
+          if (received.includes('\r\n\r\n')) raw.destroy();
+        });
+        raw.on('close', () => resolve(received.split('\r\n')[0]!));
+        raw.on('error', reject);
+      });
+    expect(await handshake('close')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await handshake('keep-alive, Upgrade')).toBe('HTTP/1.1 101 Switching Protocols');
+    await b.next('user_status_changed', (d) => d.userId === alice!.id && d.status === 'offline');
+    expect(b.received('user_status_changed').filter((f) => f.data.userId === alice!.id).map((f) => f.data.status)).toEqual(['online', 'offline']);
   });
 });
 

@@ -19,7 +19,7 @@ export interface ConnectOptions {
  */
 export class HubClient {
   readonly frames: Frame[] = [];
-  private waiters: { match: (frame: Frame) => boolean; resolve: (frame: Frame) => void }[] = [];
+  private waiters: { match: (frame: Frame) => boolean; resolve: (frame: Frame) => void; reject: (error: Error) => void }[] = [];
   private counter = 0;
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -30,7 +30,13 @@ export class HubClient {
       const index = this.waiters.findIndex((waiter) => waiter.match(frame));
       if (index >= 0) this.waiters.splice(index, 1)[0]!.resolve(frame);
     });
-    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    this.closed = new Promise((resolve) =>
+      socket.on('close', (code, reason) => {
+        resolve({ code, reason: String(reason) });
+        // Nothing more will arrive: say so now rather than when each wait times out.
+        for (const waiter of this.waiters.splice(0)) waiter.reject(new Error(`connection closed (${code} ${String(reason)})`));
+      }),
+    );
   }
 
   static connect(url: string, options: ConnectOptions = {}): Promise<HubClient> {
@@ -85,7 +91,12 @@ export class HubClient {
         clearTimeout(timer);
         resolve(frame);
       };
-      this.waiters.push({ match, resolve: done });
+      const closed = (error: Error) => {
+        clearTimeout(timer);
+        reject(new Error(`${error.message} while waiting for ${what}; received: ${JSON.stringify(this.frames.slice(-10))}`));
+      };
+      if (this.socket.readyState === WebSocket.CLOSED) closed(new Error('connection closed'));
+      else this.waiters.push({ match, resolve: done, reject: closed });
     });
   }
 
