@@ -51,6 +51,9 @@ export class Hub implements RealtimePublisher {
   private readonly allowedOrigins: Set<string>;
   private readonly maxFrame: number;
   private readonly ratePerSecond: number;
+  /** Frames for the end of this event-loop turn, per connection (see `sendToUsers`). */
+  private outbox = new Map<HubSocket, { socket: SocketData; frames: string[] }>();
+  private outboxFlush: NodeJS.Immediate | undefined;
   private listenSocket: us_listen_socket | undefined;
   private nextConnId = 1;
   private expirySweep: NodeJS.Timeout | undefined;
@@ -140,6 +143,36 @@ export class Hub implements RealtimePublisher {
     const frame = encodeFrame(event, data);
     if (sockets instanceof Set) for (const ws of sockets) this.sendFrame(ws, frame);
     else this.sendFrame(sockets, frame);
+  }
+
+  sendToUsers(userIds: Iterable<string>, event: string, data: unknown): void {
+    const frame = encodeFrame(event, data);
+    for (const userId of userIds) {
+      for (const ws of this.connectionsOf(userId)) {
+        const queued = this.outbox.get(ws);
+        if (queued) queued.frames.push(frame);
+        else this.outbox.set(ws, { socket: ws.getUserData(), frames: [frame] });
+      }
+    }
+    this.outboxFlush ??= setImmediate(() => this.flushOutbox());
+  }
+
+  /**
+   * Writes what `sendToUsers` queued, one cork per connection. When a thousand members of a room
+   * come online together each is told of the other 999: queued, that is one write per member and
+   * turn instead of one per frame.
+   */
+  private flushOutbox(): void {
+    const outbox = this.outbox;
+    this.outbox = new Map();
+    this.outboxFlush = undefined;
+    for (const [ws, { socket, frames }] of outbox) {
+      if (socket.closed) continue;
+      ws.cork(() => {
+        // A send past the backpressure limit closes the connection on the spot.
+        for (let i = 0; i < frames.length && !socket.closed; i++) ws.send(frames[i]!, false);
+      });
+    }
   }
 
   send(ws: HubSocket, event: string, data: unknown, id?: string | number): void {

@@ -7,6 +7,11 @@ import type { SocketData } from './types.js';
 export interface RealtimePublisher {
   publish(topic: string, event: string, data: unknown): void;
   sendToUser(userId: string, event: string, data: unknown): void;
+  /**
+   * Sends one event to every connection of these users, serialised once, at the end of this
+   * event-loop turn: what a connection is sent this way in one turn leaves in one write.
+   */
+  sendToUsers(userIds: Iterable<string>, event: string, data: unknown): void;
   isOnline(userId: string): boolean;
   /** Ids (`SocketData.connId`) of a user's open connections: one per device or tab. */
   connectionIds(userId: string): number[];
@@ -20,6 +25,7 @@ export interface RealtimePublisher {
 export const offlinePublisher: RealtimePublisher = {
   publish: () => undefined,
   sendToUser: () => undefined,
+  sendToUsers: () => undefined,
   isOnline: () => false,
   connectionIds: () => [],
   sendToConnection: () => false,

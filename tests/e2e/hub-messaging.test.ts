@@ -384,6 +384,22 @@ describe('presence', () => {
     await expect.poll(async () => (await fx.db.collection('users').findOne({ _id: new ObjectId(alice!.id) }))!.status, { timeout: 5000 }).toBe('offline');
   });
 
+  it('tells members who come online together about each other, once each', async () => {
+    const users = await fx.users(30);
+    await fx.room(users[0]!, users.slice(1));
+    const hubs = await Promise.all(users.map((user) => fx.connect(user)));
+    await hubs[0]!.settle(500);
+    const told = hubs.map((hub) => hub.received('user_status_changed').filter((f) => f.data.status === 'online').map((f) => f.data.userId as string));
+    for (const [i, names] of told.entries()) expect(new Set(names).size, `connection ${i} heard someone twice`).toBe(names.length);
+    // Whoever came online second announced themselves to the first.
+    for (const [i, user] of users.entries()) {
+      for (const [j, other] of users.entries()) {
+        if (i < j) expect(told[i]!.includes(other.id) || told[j]!.includes(user.id), `${i} and ${j}`).toBe(true);
+      }
+    }
+    await Promise.all(hubs.map((hub) => hub.close()));
+  });
+
   it('refuses a handshake without "Connection: Upgrade" before anything is announced', async () => {
     // uWebSockets.js takes any five-letter Connection value for "close" and used to drop such a
     // socket right after `open`, once chatd had already announced the user online.

@@ -115,17 +115,19 @@ export class PresenceService {
   /** Sends the change to the user's devices and to every online user sharing a room, once each. */
   private async announce(userId: string, change: Change): Promise<void> {
     const data = new EncodedJson(JSON.stringify({ userId, status: change.status, customStatus: change.customStatus, lastSeen: change.lastSeen }));
-    this.realtime.sendToUser(userId, 'user_status_changed', data);
+    this.realtime.sendToUsers([userId], 'user_status_changed', data);
     try {
       const told = new Set<string>([userId]);
+      const online: string[] = [];
       for (const roomId of await this.rooms.roomsOf(userId)) {
         const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
         for (const member of entry.members.keys()) {
           if (told.has(member)) continue;
           told.add(member);
-          if (this.realtime.isOnline(member)) this.realtime.sendToUser(member, 'user_status_changed', data);
+          if (this.realtime.isOnline(member)) online.push(member);
         }
       }
+      this.realtime.sendToUsers(online, 'user_status_changed', data);
     } catch (error) {
       this.log.warn({ err: error, userId }, 'could not announce a presence change');
     }
