@@ -118,3 +118,29 @@ describe('concurrent changes to one room or membership', () => {
     expect(list.body.rooms.find((room: { _id: string }) => room._id === roomId).unreadCount).toBe(0);
   });
 });
+
+describe('concurrent changes to one user', () => {
+  it('keeps block-list changes made while the same users come online and go offline', async () => {
+    // Presence is stored in batches for many users at once; a batch that rewrote whole user
+    // documents could put back the block list it read before a block landed.
+    const target = (await fx.users(1))[0]!;
+    const users = await fx.users(20);
+    const block = () => Promise.all(users.map((user) => fx.api.post(`/api/auth/block/${target.id}`, {}, { token: user.token })));
+    const unblock = () => Promise.all(users.map((user) => fx.api.delete(`/api/auth/block/${target.id}`, undefined, { token: user.token })));
+    const notBlocking = async () => {
+      // Let the presence batch of what just happened land first.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const stored = await fx.db.collection('users').find({ _id: { $in: users.map((user) => new ObjectId(user.id)) } }).toArray();
+      return stored.filter((doc) => !doc.blockedUsers?.some((id: ObjectId) => id.equals(new ObjectId(target.id)))).map((doc) => doc.username);
+    };
+    for (let round = 0; round < 3; round++) {
+      const [hubs, blocked] = await Promise.all([Promise.all(users.map((user) => fx.connect(user))), block()]);
+      expect(blocked.every((reply) => reply.status === 200)).toBe(true);
+      expect(await notBlocking(), `round ${round}, coming online`).toEqual([]);
+      await Promise.all([unblock(), Promise.all(hubs.map((hub) => hub.close()))]);
+      await block();
+      expect(await notBlocking(), `round ${round}, going offline`).toEqual([]);
+      await unblock();
+    }
+  });
+});

@@ -1,16 +1,9 @@
-import type { AnyBulkWriteOperation, Collection, Db, ObjectId } from 'mongodb';
+import type { Collection, Db, ObjectId } from 'mongodb';
 import { isDuplicateKey } from '../../db/errors.js';
 import { KeyedLock } from '../../db/keyed-lock.js';
+import { updateEachById } from '../../db/update-each.js';
 import { Conflict } from '../../errors.js';
 import type { RoomDocument } from './types.js';
-
-/**
- * Updates per `update` command. FerretDB 1.24 (SQLite) keeps a query open for every update of a
- * command until the command ends and then needs one more pooled connection for its transaction:
- * a command of 100 updates exhausts its pool of 100 and waits for itself, and the whole embedded
- * database hangs with it (seen with 100 active rooms).
- */
-const UPDATES_PER_COMMAND = 16;
 
 /** The `rooms` collection. */
 export class RoomsRepo {
@@ -89,16 +82,9 @@ export class RoomsRepo {
     );
   }
 
-  /** Moves lastMessageAt of several rooms forward to `at`, a few round trips (each update addressed by `_id`, which FerretDB looks up directly). */
-  async touchActivity(ids: ObjectId[], at: Date): Promise<void> {
-    for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
-      const chunk = ids.slice(i, i + UPDATES_PER_COMMAND);
-      const updates: AnyBulkWriteOperation<RoomDocument>[] = chunk.map((_id) => ({ updateOne: { filter: { _id }, update: { $max: { lastMessageAt: at } } } }));
-      await this.writes.runAll(
-        chunk.map((id) => id.toHexString()),
-        () => this.rooms.bulkWrite(updates, { ordered: false }),
-      );
-    }
+  /** Moves lastMessageAt of several rooms forward to `at`, a few round trips. */
+  touchActivity(ids: ObjectId[], at: Date): Promise<void> {
+    return updateEachById(this.rooms, this.writes, ids, { $max: { lastMessageAt: at } });
   }
 
   /** Rooms that set their own retention, with it. */

@@ -1,5 +1,6 @@
 import { MongoServerError, ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { KeyedLock } from '../../db/keyed-lock.js';
+import { updateEachById } from '../../db/update-each.js';
 import { Conflict } from '../../errors.js';
 import type { PresenceStatus, UserDocument, UserRole } from './types.js';
 
@@ -156,14 +157,16 @@ export class UsersRepo {
     return this.writes.run(id.toHexString(), () => this.users.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' }));
   }
 
-  /** Stores the same presence change for several users with one statement (connections coming and going in bulk). */
+  /** Stores the same presence change for several users, a few round trips (connections coming and going in bulk). */
   async setPresenceOf(ids: ObjectId[], status: PresenceStatus, customStatus?: string): Promise<void> {
     if (ids.length === 0) return;
     const now = new Date();
     const set: Partial<UserDocument> = { status, updatedAt: now };
     if (customStatus !== undefined) set.customStatus = customStatus;
     if (status === 'offline') set.lastSeen = now;
-    await this.users.updateMany({ _id: { $in: ids } }, { $set: set });
+    // One update per user, in the user's write queue: an `updateMany` with `$in` read every user
+    // on FerretDB (seconds per batch with 10 000 users online) and raced with block-list writes.
+    await updateEachById(this.users, this.writes, ids, { $set: set });
   }
 
   /** Marks everyone offline: at start-up no connection is open, whatever a crash left behind. */
