@@ -148,6 +148,12 @@ export class UsersRepo {
     return blocks(first, b) || blocks(second, a);
   }
 
+  /** The block lists of these users (none for a user that does not exist). */
+  async blockListsOf(ids: ObjectId[]): Promise<Map<string, ObjectId[]>> {
+    const rows = await this.users.find({ _id: { $in: ids } }, { projection: { blockedUsers: 1 } }).toArray();
+    return new Map(rows.map((row) => [row._id.toHexString(), row.blockedUsers ?? []]));
+  }
+
   /** Stores a presence change; `lastSeen` moves whenever the user goes offline. */
   async setPresence(id: ObjectId, status: PresenceStatus, customStatus?: string): Promise<UserDocument | null> {
     const now = new Date();
