@@ -33,6 +33,7 @@ import { presenceEvents } from './modules/presence/events.js';
 import { PresenceService } from './modules/presence/service.js';
 import { roomsEvents } from './modules/rooms/events.js';
 import { MembershipCache } from './modules/rooms/membership-cache.js';
+import { LiveStatuses } from './modules/presence/live-statuses.js';
 import { MembershipsRepo } from './modules/rooms/membership-repo.js';
 import { RoomsRepo } from './modules/rooms/repo.js';
 import { roomsRoutes } from './modules/rooms/routes.js';
@@ -72,7 +73,8 @@ export interface Services {
 }
 
 export function createServices({ config, logger, db, engine, realtime }: ServiceDeps): Services {
-  const accounts = createAccounts({ config, logger, db, realtime });
+  const live = new LiveStatuses();
+  const accounts = createAccounts({ config, logger, db, realtime, presence: live });
   const { signer, authenticator } = accounts;
   accounts.hasher.warm();
   const authDeps = { authenticator, csrf: accounts.csrf, allowedOrigins: config.CORS_ORIGIN };
@@ -89,10 +91,11 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     memberships: membershipsRepo,
     cache: new MembershipCache(roomsRepo, membershipsRepo),
     users,
+    presence: live,
     realtime,
     logger,
   });
-  accounts.usersService.onBlocksChanged(() => rooms.blocksChanged());
+  accounts.usersService.onBlocksChanged((user) => rooms.blocksChanged(user._id, user.blockedUsers));
   const storage = new FileStorage(config.CHATD_DATA_DIR);
   const files = new FilesService(new FilesRepo(db), storage, timeline, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
   const messages = new MessagesService({
@@ -107,7 +110,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     queueMax: config.MESSAGE_QUEUE_MAX,
   });
   rooms.useActivity(messages);
-  const presence = new PresenceService(users, rooms, realtime, logger);
+  const presence = new PresenceService(users, rooms, realtime, live, logger);
 
   const calls = new CallsService({
     calls: new CallsRepo(db),
@@ -158,6 +161,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
         name: 'messaging-startup',
         start: () => {
           presence.start();
+          rooms.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand'));
           messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry'));
         },
         stop: () => undefined,

@@ -10,7 +10,7 @@ import type { KeyedLock } from './keyed-lock.js';
 const UPDATES_PER_COMMAND = 16;
 
 /**
- * Applies `update` to each document of `ids`, one `_id`-addressed update per document (the only
+ * Applies `update` (or what it returns for the id) to each document of `ids`, one `_id`-addressed update per document (the only
  * filter FerretDB answers without reading the whole collection; `{_id: {$in}}` reads it all), in
  * commands of UPDATES_PER_COMMAND, each holding its documents' place in `lock`.
  */
@@ -18,11 +18,12 @@ export async function updateEachById<T extends Document & { _id: ObjectId }>(
   collection: Collection<T>,
   lock: KeyedLock,
   ids: readonly ObjectId[],
-  update: UpdateFilter<T>,
+  update: UpdateFilter<T> | ((id: ObjectId) => UpdateFilter<T>),
 ): Promise<void> {
+  const updateOf = typeof update === 'function' ? update : () => update;
   for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
     const chunk = ids.slice(i, i + UPDATES_PER_COMMAND);
-    const updates = chunk.map((_id) => ({ updateOne: { filter: { _id }, update } }) as AnyBulkWriteOperation<T>);
+    const updates = chunk.map((_id) => ({ updateOne: { filter: { _id }, update: updateOf(_id) } }) as AnyBulkWriteOperation<T>);
     await lock.runAll(
       chunk.map((id) => id.toHexString()),
       () => collection.bulkWrite(updates, { ordered: false }),

@@ -143,8 +143,8 @@ describe('direct rooms', () => {
   it('refuses when either side blocked the other, and stops sends in an existing direct room', async () => {
     const [alice, bob, carol] = await fx.users(3);
     const room = await fx.api.post('/api/rooms/direct', { userId: bob!.id }, { token: alice!.token });
-    await fx.db.collection('users').updateOne({ _id: new ObjectId(bob!.id) }, { $push: { blockedUsers: new ObjectId(alice!.id) } } as never);
-    await fx.db.collection('users').updateOne({ _id: new ObjectId(carol!.id) }, { $push: { blockedUsers: new ObjectId(bob!.id) } } as never);
+    expect((await fx.api.post(`/api/auth/block/${alice!.id}`, {}, { token: bob!.token })).status).toBe(200);
+    expect((await fx.api.post(`/api/auth/block/${bob!.id}`, {}, { token: carol!.token })).status).toBe(200);
     expect((await fx.api.post('/api/rooms/direct', { userId: alice!.id }, { token: bob!.token })).status).toBe(403);
     expect((await fx.api.post('/api/rooms/direct', { userId: bob!.id }, { token: carol!.token })).status).toBe(403);
     expect((await fx.api.post('/api/rooms/direct', { userId: carol!.id }, { token: bob!.token })).status).toBe(403);

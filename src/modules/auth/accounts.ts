@@ -4,7 +4,7 @@ import { RateLimits } from '../../http/rate-limit.js';
 import type { Logger } from '../../logger.js';
 import type { RealtimePublisher } from '../../realtime/publisher.js';
 import { UsersRepo } from '../users/repo.js';
-import { UsersService } from '../users/service.js';
+import { UsersService, type UsersServiceDeps } from '../users/service.js';
 import { JwtAuthenticator } from './authenticator.js';
 import { CsrfTokens } from './csrf.js';
 import { IdentitiesRepo } from './identities-repo.js';
@@ -22,10 +22,12 @@ export interface AccountsDeps {
   logger: Logger;
   db: Db;
   realtime: RealtimePublisher;
+  /** Live presence, where this process runs the hub. */
+  presence?: UsersServiceDeps['presence'];
 }
 
 /** The accounts capability wired once: `chatd serve` and the `chatd admin` commands build the same objects. */
-export function createAccounts({ config, logger, db, realtime }: AccountsDeps) {
+export function createAccounts({ config, logger, db, realtime, presence }: AccountsDeps) {
   const signer = new TokenSigner({
     accessSecret: config.JWT_SECRET,
     refreshSecret: config.JWT_REFRESH_SECRET,
@@ -39,7 +41,7 @@ export function createAccounts({ config, logger, db, realtime }: AccountsDeps) {
   const csrf = new CsrfTokens(config.JWT_SECRET);
   const hasher = new PasswordHasher(config.BCRYPT_COST);
   const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger });
-  const usersService = new UsersService({ users, hasher, sessions, publicUrl: config.PUBLIC_URL });
+  const usersService = new UsersService({ users, hasher, sessions, publicUrl: config.PUBLIC_URL, presence });
   const rateLimits = new RateLimits(db, logger.child({ component: 'rate-limit' }));
   const limits = Object.fromEntries(
     Object.entries(authLimitSettings(config)).map(([name, setting]) => [name, rateLimits.limit(name, setting)]),

@@ -35,8 +35,8 @@ export function tokenSweepJob(tokens: TokensRepo, schedule: string, logger: Logg
 /**
  * Closes hub connections of users whose sessions another process revoked. `chatd admin disable`
  * and `reset-password` run in the CLI's own process and only write the database (they move the
- * user's `sessionsValidAfter`); every few seconds this job asks for users revoked since its last
- * look, through an index, and closes their older connections with 1008. Revocations made by this
+ * user's `sessionsValidAfter` and log the revocation); every few seconds this job reads the log
+ * since its last look and closes those users' older connections with 1008. Revocations made by this
  * process close connections at once and do not wait for it.
  */
 export function sessionRecheckJob(deps: { users: UsersRepo; revocations: RevocationCache; realtime: RealtimePublisher; intervalSeconds: number; logger: Logger }): BackgroundJob {
@@ -46,6 +46,9 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
   // Overlap the windows a little: another process's clock stamps sessionsValidAfter.
   const slackMs = 2000;
   let since = new Date(Date.now() - slackMs);
+  // The log is kept for an hour: long enough for every running hub to have read it.
+  const keepMs = 60 * 60 * 1000;
+  let prunedAt = 0;
 
   const check = async () => {
     if (running) return;
@@ -63,6 +66,10 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
         if (closed > 0) log.info({ userId: id, closed }, 'closed connections of a revoked session');
       }
       since = new Date(startedAt.getTime() - slackMs);
+      if (startedAt.getTime() - prunedAt > keepMs / 6) {
+        prunedAt = startedAt.getTime();
+        await deps.users.pruneRevocations(new Date(prunedAt - keepMs));
+      }
     } catch (error) {
       log.error({ err: error }, 'session re-check failed');
     } finally {

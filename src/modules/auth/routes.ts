@@ -58,13 +58,13 @@ export function authRoutes(deps: AuthRoutesDeps): Router<ChatdState> {
     const { user, session } = await deps.auth.register(input<RegisterBody>(ctx).body, ctx.ip);
     setSession(ctx, session);
     ctx.status = 201;
-    ctx.body = { success: true, message: 'Registration successful', user: presentAuthUser(user), tokens: tokensOf(session) };
+    ctx.body = { success: true, message: 'Registration successful', user: presentAuthUser(deps.usersService.seen(user)), tokens: tokensOf(session) };
   });
 
   router.post('/login', validate({ body: LoginBody }), async (ctx) => {
     const { user, session } = await deps.auth.login(input<LoginBody>(ctx).body, ctx.ip);
     setSession(ctx, session);
-    ctx.body = { success: true, message: 'Login successful', user: presentAuthUser(user), tokens: tokensOf(session) };
+    ctx.body = { success: true, message: 'Login successful', user: presentAuthUser(deps.usersService.seen(user)), tokens: tokensOf(session) };
   });
 
   router.get('/me', auth, async (ctx) => {
@@ -139,7 +139,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router<ChatdState> {
       ctx.redirect(deps.oauthSuccessUrl);
       return;
     }
-    ctx.body = { success: true, message: 'Login successful', user: presentAuthUser(user), tokens: tokensOf(session) };
+    ctx.body = { success: true, message: 'Login successful', user: presentAuthUser(deps.usersService.seen(user)), tokens: tokensOf(session) };
   });
 
   return router;

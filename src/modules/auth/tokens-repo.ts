@@ -54,8 +54,10 @@ export class TokensRepo {
 
   /** Which of these ids exist (revocation entries are looked up together). */
   async existing(ids: string[]): Promise<Set<string>> {
-    const found = await this.tokens.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray();
-    return new Set(found.map((entry) => entry._id));
+    // One lookup per id, not one `$in`: the embedded database answers only an exact `_id` from
+    // its index, and this runs for every authentication.
+    const found = await Promise.all(ids.map((id) => this.tokens.findOne({ _id: id }, { projection: { _id: 1 } })));
+    return new Set(found.flatMap((entry) => (entry ? [entry._id] : [])));
   }
 
   /** The refresh families a user has live tokens in. */

@@ -5,6 +5,7 @@ import type { RealtimePublisher } from '../../realtime/publisher.js';
 import type { RoomsService } from '../rooms/service.js';
 import type { UsersRepo } from '../users/repo.js';
 import type { PresenceStatus } from '../users/types.js';
+import type { LiveStatuses } from './live-statuses.js';
 
 interface Change {
   status: PresenceStatus;
@@ -17,8 +18,9 @@ const WRITE_INTERVAL_MS = 50;
 /**
  * Who is online. A user is online while any of their connections is open and goes offline, with
  * lastSeen, when the last one closes; `set_status` changes what others see meanwhile. Changes go
- * to the user's other devices and to every online user who shares a room with them, and are
- * stored in batches, so a thousand connections arriving at once cost a few bulk writes.
+ * to the user's other devices and to every online user who shares a room with them. Coming
+ * online is kept in memory only (LiveStatuses); a chosen status and going offline are stored, in
+ * batches, so a thousand connections leaving at once cost a few bulk writes.
  */
 export class PresenceService {
   private readonly connections = new Map<string, number>();
@@ -32,6 +34,7 @@ export class PresenceService {
     private readonly users: UsersRepo,
     private readonly rooms: RoomsService,
     private readonly realtime: RealtimePublisher,
+    private readonly live: LiveStatuses,
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'presence' });
@@ -46,7 +49,9 @@ export class PresenceService {
   connected(userId: string): void {
     const count = (this.connections.get(userId) ?? 0) + 1;
     this.connections.set(userId, count);
-    if (count === 1) this.change(userId, { status: 'online' });
+    if (count > 1) return;
+    this.live.set(userId, 'online');
+    void this.announce(userId, { status: 'online' });
   }
 
   /** A connection closed; the last one takes the user offline. */
@@ -57,12 +62,14 @@ export class PresenceService {
       return;
     }
     this.connections.delete(userId);
-    this.change(userId, { status: 'offline', lastSeen: new Date() });
+    this.live.delete(userId);
+    void this.change(userId, { status: 'offline', lastSeen: new Date() });
   }
 
   /** The user chose a status; resolves once it is stored and announced. */
   async setStatus(userId: string, status: PresenceStatus, customStatus: string | undefined) {
     const change: Change = status === 'offline' ? { status, customStatus, lastSeen: new Date() } : { status, customStatus };
+    if (this.connections.has(userId)) this.live.set(userId, status, customStatus);
     const stored = this.change(userId, change);
     await stored;
     return { userId, status, ...(customStatus === undefined ? {} : { customStatus }) };

@@ -24,9 +24,14 @@ export interface RoomEntry {
  * RoomsService, which updates this cache after the write succeeds; one `chatd serve` owns a
  * database, so nothing else changes memberships behind its back.
  *
- * Rooms are loaded whole the first time they are needed (rooms asked for together share one
- * query) and evicted in load order when the total number of cached memberships passes
- * `maxEntries`. The rooms of each online user are kept too, for presence broadcasts; they are
+ * At start-up every room and membership is read once (`preload`) when they fit in half of
+ * `maxEntries`: a server restarting with thousands of users then answers their reconnections
+ * from memory, where loading on demand cost the embedded database a read of the whole
+ * `memberships` collection per batch (about a second each with 10 000 members, so reconnecting
+ * 10 000 clients took minutes). Whatever is not cached — everything, when the preload did not
+ * fit — is loaded whole the first time it is needed (rooms asked for together share one query)
+ * and evicted in load order when the total number of cached memberships passes `maxEntries`.
+ * The rooms of each user are kept too, for presence broadcasts; without a preload they are
  * dropped when the user goes offline.
  */
 export class MembershipCache {
@@ -35,6 +40,10 @@ export class MembershipCache {
   private readonly roomLoader: BatchLoader<RoomEntry>;
   private readonly userLoader: BatchLoader<Set<string>>;
   private entries = 0;
+  /** Whether every user's room list is kept (the preload fitted). */
+  private keepUsers = false;
+  /** Rooms and users written while the preload reads: its older view of them is not stored. */
+  private touched: Set<string> | undefined;
 
   constructor(
     private readonly roomsRepo: RoomsRepo,
@@ -62,9 +71,43 @@ export class MembershipCache {
     return cached ? Promise.resolve(cached) : this.userLoader.load(userId);
   }
 
-  /** Drops a user's room list (they went offline). */
+  /** Drops a user's room list (they went offline), unless every user's list is kept. */
   forgetUser(userId: string): void {
-    this.userRooms.delete(userId);
+    if (!this.keepUsers) this.userRooms.delete(userId);
+  }
+
+  /**
+   * Reads every room and membership into the cache, unless there are more than half of
+   * `maxEntries` memberships; true when they were all read. Loads and writes may run meanwhile.
+   */
+  async preload(): Promise<boolean> {
+    this.touched = new Set();
+    try {
+      const limit = Math.floor(this.maxEntries / 2);
+      const rooms = new Map<string, RoomEntry>();
+      for await (const room of this.roomsRepo.allKinds()) {
+        const id = room._id.toHexString();
+        rooms.set(id, emptyEntry(room._id, room.type, room.type === 'direct' ? (room.directKey.split(':') as [string, string]) : undefined));
+      }
+      const users = new Map<string, Set<string>>();
+      let count = 0;
+      for await (const row of this.repo.allRoles()) {
+        if (++count > limit) return false;
+        const roomId = row.roomId.toHexString();
+        const userId = row.userId.toHexString();
+        rooms.get(roomId)?.members.set(userId, row.role);
+        let mine = users.get(userId);
+        if (!mine) users.set(userId, (mine = new Set()));
+        mine.add(roomId);
+      }
+      const touched = this.touched;
+      for (const [id, entry] of rooms) if (!touched.has(id) && !this.rooms.has(id)) this.store(id, entry);
+      for (const [id, mine] of users) if (!touched.has(id) && !this.userRooms.has(id)) this.userRooms.set(id, mine);
+      this.keepUsers = true;
+      return true;
+    } finally {
+      this.touched = undefined;
+    }
   }
 
   /** Records a membership that was just written (join, add, role change). */
@@ -74,26 +117,40 @@ export class MembershipCache {
       if (!members.has(userId)) this.entries += 1;
       members.set(userId, role);
     }
-    this.userRooms.get(userId)?.add(roomId);
-    this.roomLoader.invalidate(roomId);
-    this.userLoader.invalidate(userId);
+    const mine = this.userRooms.get(userId);
+    if (mine) mine.add(roomId);
+    // Once every list is kept, a user missing from them had no room before this one.
+    else if (this.keepUsers) this.userRooms.set(userId, new Set([roomId]));
+    this.written(roomId, userId);
   }
 
   /** Records a membership that was just removed. */
   delete(roomId: string, userId: string): void {
     if (this.rooms.get(roomId)?.members.delete(userId)) this.entries -= 1;
     this.userRooms.get(userId)?.delete(roomId);
+    this.written(roomId, userId);
+  }
+
+  /** Records a room that was just created (before its first membership), so it is known without a query. */
+  created(roomId: ObjectId, type: RoomType, directKey: string): void {
+    const id = roomId.toHexString();
+    if (this.rooms.has(id)) return;
+    this.roomLoader.invalidate(id);
+    this.touched?.add(id);
+    this.store(id, emptyEntry(roomId, type, type === 'direct' ? (directKey.split(':') as [string, string]) : undefined));
+  }
+
+  private written(roomId: string, userId: string): void {
     this.roomLoader.invalidate(roomId);
     this.userLoader.invalidate(userId);
+    this.touched?.add(roomId).add(userId);
   }
 
   private async fetchRooms(roomIds: string[]): Promise<Map<string, RoomEntry>> {
     const ids = roomIds.map((id) => new ObjectId(id));
     const [rooms, rows] = await Promise.all([this.roomsRepo.kinds(ids), this.repo.rolesInRooms(ids)]);
     const entries = new Map<string, RoomEntry>();
-    for (const [i, roomId] of roomIds.entries()) {
-      entries.set(roomId, { id: ids[i]!, type: null, members: new Map(), pair: undefined, blockCheckedAt: 0, blockEpoch: 0, blocked: false });
-    }
+    for (const [i, roomId] of roomIds.entries()) entries.set(roomId, emptyEntry(ids[i]!, null, undefined));
     for (const room of rooms) {
       const id = room._id.toHexString();
       const pair = room.type === 'direct' ? (room.directKey.split(':') as [string, string]) : undefined;
@@ -122,4 +179,8 @@ export class MembershipCache {
     this.rooms.set(roomId, entry);
     this.entries += size;
   }
+}
+
+function emptyEntry(id: ObjectId, type: RoomType | null, pair: readonly [string, string] | undefined): RoomEntry {
+  return { id, type, members: new Map(), pair, blockCheckedAt: 0, blockEpoch: 0, blocked: false };
 }

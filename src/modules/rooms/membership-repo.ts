@@ -37,6 +37,11 @@ export class MembershipsRepo {
     return this.memberships.find({ roomId: { $in: roomIds } }, { projection: { _id: 0, roomId: 1, userId: 1, role: 1 } }).toArray() as Promise<Pick<MembershipDocument, 'roomId' | 'userId' | 'role'>[]>;
   }
 
+  /** Every membership, streamed (the membership cache's start-up read). */
+  allRoles(): AsyncIterable<Pick<MembershipDocument, 'roomId' | 'userId' | 'role'>> {
+    return this.memberships.find({}, { projection: { _id: 0, roomId: 1, userId: 1, role: 1 } }) as AsyncIterable<Pick<MembershipDocument, 'roomId' | 'userId' | 'role'>>;
+  }
+
   /** The rooms of these users, in one query. */
   roomsOfUsers(userIds: ObjectId[]): Promise<Pick<MembershipDocument, 'roomId' | 'userId'>[]> {
     return this.memberships.find({ userId: { $in: userIds } }, { projection: { _id: 0, roomId: 1, userId: 1 } }).toArray() as Promise<Pick<MembershipDocument, 'roomId' | 'userId'>[]>;

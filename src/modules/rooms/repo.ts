@@ -53,14 +53,19 @@ export class RoomsRepo {
     return this.rooms.find({ _id: { $in: ids } }, { projection: { _id: 1, type: 1, directKey: 1 } }).toArray();
   }
 
-  /** A page of the given rooms, most recently active first. */
-  findPageByIds(ids: ObjectId[], skip: number, limit: number): Promise<RoomDocument[]> {
-    return this.rooms.find({ _id: { $in: ids } }).sort({ lastMessageAt: -1, _id: -1 }).skip(skip).limit(limit).toArray();
+  /** Every room's kind, streamed (the membership cache's start-up read). */
+  allKinds(): AsyncIterable<Pick<RoomDocument, '_id' | 'type' | 'directKey'>> {
+    return this.rooms.find({}, { projection: { _id: 1, type: 1, directKey: 1 } });
   }
 
-  /** A page of public rooms, most recently active first (index type_recent). */
-  findPublicPage(skip: number, limit: number): Promise<RoomDocument[]> {
-    return this.rooms.find({ type: 'public' }).sort({ lastMessageAt: -1, _id: -1 }).skip(skip).limit(limit).toArray();
+  /** The given rooms, in no particular order. */
+  findByIds(ids: ObjectId[]): Promise<RoomDocument[]> {
+    return this.rooms.find({ _id: { $in: ids } }).toArray();
+  }
+
+  /** Every public room, in no particular order. */
+  findPublic(): Promise<RoomDocument[]> {
+    return this.rooms.find({ type: 'public' }).toArray();
   }
 
   /** How many public rooms exist. */
@@ -82,9 +87,10 @@ export class RoomsRepo {
     );
   }
 
-  /** Moves lastMessageAt of several rooms forward to `at`, a few round trips. */
-  touchActivity(ids: ObjectId[], at: Date): Promise<void> {
-    return updateEachById(this.rooms, this.writes, ids, { $max: { lastMessageAt: at } });
+  /** Moves lastMessageAt of several rooms forward to `at` (or each room's own time), a few round trips. */
+  touchActivity(ids: ObjectId[], at: Date | ((id: ObjectId) => Date)): Promise<void> {
+    const atOf = typeof at === 'function' ? at : () => at;
+    return updateEachById(this.rooms, this.writes, ids, (id) => ({ $max: { lastMessageAt: atOf(id) } }));
   }
 
   /** Rooms that set their own retention, with it. */

@@ -4,6 +4,7 @@ import type { Logger } from '../../logger.js';
 import { roomTopic, type RealtimePublisher } from '../../realtime/publisher.js';
 import { presentPublicUser } from '../users/presenter.js';
 import type { UsersRepo } from '../users/repo.js';
+import type { UsersServiceDeps } from '../users/service.js';
 import { BatchLoader } from './batch-loader.js';
 import type { MembershipCache, RoomEntry } from './membership-cache.js';
 import type { MembershipsRepo } from './membership-repo.js';
@@ -22,15 +23,21 @@ export interface RoomsServiceDeps {
   memberships: MembershipsRepo;
   cache: MembershipCache;
   users: UsersRepo;
+  /** Live presence, for the status shown in member lists. */
+  presence?: UsersServiceDeps['presence'];
   realtime: RealtimePublisher;
   logger: Logger;
-  /** How long a direct room's "neither blocked the other" answer is trusted, in ms. */
+  /** How long a direct room's "neither blocked the other" answer is trusted, in ms (5 minutes unless set). */
   blockCheckTtlMs?: number;
 }
 
 const managers: ReadonlySet<MemberRole> = new Set(['owner', 'admin']);
 const ACTIVITY_INTERVAL_MS = 500;
 const MAX_ACTIVITY_INTERVAL_MS = 10_000;
+/** A room's stored lastMessageAt is rewritten at most this often; lists read the newer time from memory. */
+const ACTIVITY_REWRITE_MS = 30_000;
+/** Rooms written per interval: a thousand rooms' first messages are then spread over seconds. */
+const ACTIVITY_ROOMS_PER_WRITE = 64;
 
 /** Rooms, memberships and roles: who may see, join, post in and manage which room. */
 export class RoomsService {
@@ -38,6 +45,7 @@ export class RoomsService {
   private readonly memberships: MembershipsRepo;
   private readonly cache: MembershipCache;
   private readonly users: UsersRepo;
+  private readonly presence: RoomsServiceDeps['presence'];
   private readonly realtime: RealtimePublisher;
   private readonly log: Logger;
   private readonly blockCheckTtlMs: number;
@@ -55,20 +63,36 @@ export class RoomsService {
     },
     () => undefined,
   );
-  /** Rooms whose lastMessageAt should move, written in the background in a few commands. */
+  /**
+   * Every user's block list, once read at start-up (absent: blocks nobody), kept by
+   * `blocksChanged`; until then, and if that read failed, block lists come from `blockLists`.
+   */
+  private knownBlockLists: Map<string, readonly ObjectId[]> | undefined;
+  private blockListsTouched: Set<string> | undefined;
+  private readonly touchedBlockLists = new Map<string, readonly ObjectId[]>();
+  /** When each room that had a message since start-up had its last one (ms): newer than what is stored. */
+  private readonly lastMessageAt = new Map<string, number>();
+  /** When each room's lastMessageAt was last written (ms). */
+  private readonly activityWrittenAt = new Map<string, number>();
+  /** Rooms whose stored lastMessageAt is behind, written in the background in a few commands. */
   private activeRooms = new Set<string>();
   private activityWrite: Promise<void> | undefined;
   /** How long the last write of room activity took (ms). */
   private lastActivityWriteMs = 0;
+  private draining = false;
+  private wakeActivityWriter: (() => void) | undefined;
 
   constructor(deps: RoomsServiceDeps) {
     this.rooms = deps.rooms;
     this.memberships = deps.memberships;
     this.cache = deps.cache;
     this.users = deps.users;
+    this.presence = deps.presence;
     this.realtime = deps.realtime;
     this.log = deps.logger.child({ component: 'rooms' });
-    this.blockCheckTtlMs = deps.blockCheckTtlMs ?? 10_000;
+    // Every block and unblock goes through this process and invalidates the answers at once
+    // (blocksChanged); the expiry only bounds how long an edit made behind its back goes unseen.
+    this.blockCheckTtlMs = deps.blockCheckTtlMs ?? 300_000;
   }
 
   /** The messages module summarises rooms for the room list; it is built after this service. */
@@ -86,6 +110,7 @@ export class RoomsService {
       memberCount: 1, directKey: `room:${_id.toHexString()}`, lastMessageAt: now, createdAt: now, updatedAt: now,
     };
     await this.rooms.insert(room);
+    this.cache.created(_id, room.type, room.directKey);
     try {
       await this.memberships.insertIfAbsent(_id, owner, 'owner', now);
     } catch (error) {
@@ -111,6 +136,7 @@ export class RoomsService {
       _id, name: '', type: 'direct', description: '', createdBy: me, memberCount: 2,
       directKey: `${low}:${high}`, lastMessageAt: now, createdAt: now, updatedAt: now,
     });
+    if (created) this.cache.created(room._id, 'direct', room.directKey);
     // Both memberships are (re)made every time, so a member who left gets the conversation back.
     let added = 0;
     const joined: string[] = [];
@@ -132,7 +158,7 @@ export class RoomsService {
     const me = new ObjectId(userId);
     const memberships = await this.memberships.ofUser(me);
     const byRoom = new Map(memberships.map((m) => [m.roomId.toHexString(), m]));
-    const rooms = await this.rooms.findPageByIds(memberships.map((m) => m.roomId), (page - 1) * limit, limit + 1);
+    const rooms = this.byActivity(await this.rooms.findByIds(memberships.map((m) => m.roomId))).slice((page - 1) * limit, page * limit + 1);
     const hasMore = rooms.length > limit;
     const shown = rooms.slice(0, limit);
     const summaries = this.activity ? await this.activity.summarize(me, shown.map((room) => byRoom.get(room._id.toHexString())!)) : new Map();
@@ -149,7 +175,7 @@ export class RoomsService {
 
   /** Public rooms anyone may join, most recently active first, marked when the caller is in them. */
   async listPublic(userId: string, { page, limit }: PageInput) {
-    const rooms = await this.rooms.findPublicPage((page - 1) * limit, limit + 1);
+    const rooms = this.byActivity(await this.rooms.findPublic()).slice((page - 1) * limit, page * limit + 1);
     const shown = rooms.slice(0, limit);
     const joined = new Set((await this.memberships.ofUserIn(new ObjectId(userId), shown.map((r) => r._id))).map((m) => m.roomId.toHexString()));
     return {
@@ -258,12 +284,34 @@ export class RoomsService {
     return {
       members: shown.map((m) => {
         const user = users.get(m.userId.toHexString());
-        return { userId: m.userId.toHexString(), role: m.role, joinedAt: m.joinedAt, user: user ? presentPublicUser(user) : null };
+        return { userId: m.userId.toHexString(), role: m.role, joinedAt: m.joinedAt, user: user ? presentPublicUser(this.presence?.apply(user) ?? user) : null };
       }),
       page,
       total: room.memberCount,
       hasMore: rows.length > limit,
     };
+  }
+
+  /** Reads every room and membership into the cache at start-up, when they fit (MembershipCache). */
+  async preload(): Promise<void> {
+    let started = Date.now();
+    const loaded = await this.cache.preload();
+    this.log.info({ loaded, ms: Date.now() - started }, loaded ? 'memberships cached' : 'too many memberships to cache at start-up; loading them on demand');
+    // Direct rooms check both users' block lists before their first message: with thousands of
+    // direct rooms, asking the embedded database for them was a read of every user per batch.
+    started = Date.now();
+    this.blockListsTouched = new Set();
+    try {
+      const lists = new Map<string, readonly ObjectId[]>();
+      for await (const user of this.users.allBlockLists()) if (user.blockedUsers?.length) lists.set(user._id.toHexString(), user.blockedUsers);
+      for (const [id, list] of lists) if (this.blockListsTouched.has(id)) lists.delete(id);
+      for (const id of this.blockListsTouched) lists.set(id, this.touchedBlockLists.get(id) ?? []);
+      this.knownBlockLists = lists;
+      this.log.info({ users: lists.size, ms: Date.now() - started }, 'block lists cached');
+    } finally {
+      this.blockListsTouched = undefined;
+      this.touchedBlockLists.clear();
+    }
   }
 
   /** The cached room if it is cached; hot paths check this before awaiting `load`. */
@@ -307,7 +355,10 @@ export class RoomsService {
     if (entry.blockEpoch !== this.blockEpoch || now - entry.blockCheckedAt > this.blockCheckTtlMs) {
       const epoch = this.blockEpoch;
       const [first, second] = entry.pair;
-      const [blockedByFirst, blockedBySecond] = await Promise.all([this.blockLists.load(first), this.blockLists.load(second)]);
+      const known = this.knownBlockLists;
+      const [blockedByFirst, blockedBySecond] = known
+        ? [known.get(first) ?? [], known.get(second) ?? []]
+        : await Promise.all([this.blockLists.load(first), this.blockLists.load(second)]);
       entry.blocked = blockedByFirst.some((id) => id.equals(second)) || blockedBySecond.some((id) => id.equals(first));
       entry.blockCheckedAt = now;
       entry.blockEpoch = epoch;
@@ -326,29 +377,55 @@ export class RoomsService {
    * with the time of the write (precise to the interval).
    */
   noteActivity(roomId: string): void {
+    this.lastMessageAt.set(roomId, Date.now());
     this.activeRooms.add(roomId);
     this.activityWrite ??= this.writeActivity();
   }
 
   /** Writes what `noteActivity` collected (at shutdown). */
   async drain(): Promise<void> {
+    this.draining = true;
+    this.wakeActivityWriter?.();
     await this.activityWrite;
   }
 
+  /**
+   * Stores room activity in the background. Each room is written at most every
+   * ACTIVITY_REWRITE_MS, with the time of its latest message, at most ACTIVITY_ROOMS_PER_WRITE
+   * rooms at a time, and writes wait three times as long as the last one took: with a thousand
+   * busy rooms, rewriting every room's document each second took most of the embedded database's
+   * time from the messages themselves, and writing a thousand at once held every message insert
+   * back half a second. Room lists are sorted with the times kept in memory, so they do not lag.
+   */
   private async writeActivity(): Promise<void> {
     try {
       while (this.activeRooms.size > 0) {
-        // Three times as long as the last write took, at least: with a thousand busy rooms each
-        // write is a thousand updates, and on FerretDB writing them back to back took most of the
-        // database's time from the messages themselves. Room lists then lag by a few seconds.
         const interval = Math.min(MAX_ACTIVITY_INTERVAL_MS, Math.max(ACTIVITY_INTERVAL_MS, 3 * this.lastActivityWriteMs));
-        await new Promise((resolve) => setTimeout(resolve, interval));
-        const batch = this.activeRooms;
-        this.activeRooms = new Set();
+        if (!this.draining) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, interval);
+            this.wakeActivityWriter = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          this.wakeActivityWriter = undefined;
+        }
+        const now = Date.now();
+        const due: string[] = [];
+        for (const id of this.activeRooms) {
+          if (!this.draining && due.length >= ACTIVITY_ROOMS_PER_WRITE) break;
+          if (this.draining || now - (this.activityWrittenAt.get(id) ?? 0) >= ACTIVITY_REWRITE_MS) due.push(id);
+        }
+        for (const id of due) {
+          this.activeRooms.delete(id);
+          this.activityWrittenAt.set(id, now);
+        }
+        if (due.length === 0) continue;
         const started = Date.now();
         await this.rooms
-          .touchActivity([...batch].map((id) => new ObjectId(id)), new Date())
-          .catch((error: unknown) => this.log.warn({ err: error, rooms: batch.size }, 'could not record room activity'));
+          .touchActivity(due.map((id) => new ObjectId(id)), (id) => new Date(this.lastMessageAt.get(id.toHexString()) ?? now))
+          .catch((error: unknown) => this.log.warn({ err: error, rooms: due.length }, 'could not record room activity'));
         this.lastActivityWriteMs = Date.now() - started;
       }
     } finally {
@@ -356,13 +433,32 @@ export class RoomsService {
     }
   }
 
+  /** The room with its latest message time, which may be newer in memory than stored. */
+  private withActivity(room: RoomDocument): RoomDocument {
+    const latest = this.lastMessageAt.get(room._id.toHexString());
+    return latest !== undefined && latest > room.lastMessageAt.getTime() ? { ...room, lastMessageAt: new Date(latest) } : room;
+  }
+
+  /** Rooms most recently active first (then newest first). */
+  private byActivity(rooms: RoomDocument[]): RoomDocument[] {
+    return rooms
+      .map((room) => this.withActivity(room))
+      .sort((a, b) => b.lastMessageAt.getTime() - a.lastMessageAt.getTime() || (a._id.toHexString() < b._id.toHexString() ? 1 : -1));
+  }
+
   /** Rooms whose own retentionDays overrides RETENTION_DAYS (0 keeps their messages forever). */
   async retentionOverrides(): Promise<{ roomId: ObjectId; retentionDays: number }[]> {
     return (await this.rooms.withOwnRetention()).map((room) => ({ roomId: room._id, retentionDays: room.retentionDays }));
   }
 
-  /** Someone blocked or unblocked someone: direct rooms check again before their next message. */
-  blocksChanged(): void {
+  /** A user blocked or unblocked someone (their list is now `blocked`): direct rooms check again before their next message. */
+  blocksChanged(userId: ObjectId, blocked: readonly ObjectId[]): void {
+    const id = userId.toHexString();
+    this.knownBlockLists?.set(id, blocked);
+    if (this.blockListsTouched) {
+      this.blockListsTouched.add(id);
+      this.touchedBlockLists.set(id, blocked);
+    }
     this.blockEpoch += 1;
   }
 
@@ -371,6 +467,6 @@ export class RoomsService {
     const id = new ObjectId(roomId);
     const [room, membership] = await Promise.all([this.rooms.findById(id), this.memberships.find(id, new ObjectId(userId))]);
     if (!room || (room.type !== 'public' && !membership)) throw new NotFound('Room not found');
-    return { room, membership };
+    return { room: this.withActivity(room), membership };
   }
 }

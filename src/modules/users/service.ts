@@ -37,6 +37,8 @@ export interface UsersServiceDeps {
   hasher: PasswordHashing;
   sessions: SessionRevoker;
   publicUrl: string;
+  /** Presence of connected users (only `chatd serve` has it; the CLI shows what is stored). */
+  presence?: { apply<T extends Pick<UserDocument, '_id' | 'status' | 'customStatus'>>(user: T): T };
 }
 
 export interface PageRequest {
@@ -50,13 +52,18 @@ export interface PageRequest {
  * REST API, the admin API and `chatd admin` all call this one service.
  */
 export class UsersService {
-  private readonly blockListeners: (() => void)[] = [];
+  private readonly blockListeners: ((user: UserDocument) => void)[] = [];
 
   constructor(private readonly deps: UsersServiceDeps) {}
 
-  /** Calls `listener` after every block or unblock, so cached answers to "may these two talk?" are dropped. */
-  onBlocksChanged(listener: () => void): void {
+  /** Calls `listener` with the user's new document after every block or unblock, so cached answers to "may these two talk?" are dropped. */
+  onBlocksChanged(listener: (user: UserDocument) => void): void {
     this.blockListeners.push(listener);
+  }
+
+  /** The user with the status others see now (live presence where this process has it). */
+  seen(user: UserDocument): UserDocument {
+    return this.deps.presence?.apply(user) ?? user;
   }
 
   /** Creates a user; a taken username or e-mail is a 409 naming the field. */
@@ -82,14 +89,14 @@ export class UsersService {
   async get(id: ObjectId): Promise<UserDocument> {
     const user = await this.deps.users.findById(id);
     if (!user) throw new NotFound('User not found');
-    return user;
+    return this.seen(user);
   }
 
   /** A user others may look at: disabled accounts are hidden. */
   async getVisible(id: ObjectId): Promise<UserDocument> {
     const user = await this.deps.users.findById(id);
     if (!user || user.disabled) throw new NotFound('User not found');
-    return user;
+    return this.seen(user);
   }
 
   /** Finds a user by id, e-mail or username (for the CLI, where people type what they know). */
@@ -105,13 +112,15 @@ export class UsersService {
   }
 
   /** Enabled users whose username starts with `search`, a page at a time. */
-  search(request: PageRequest): Promise<UserPage> {
-    return this.deps.users.search({ prefix: request.search, skip: (request.page - 1) * request.limit, limit: request.limit });
+  async search(request: PageRequest): Promise<UserPage> {
+    const page = await this.deps.users.search({ prefix: request.search, skip: (request.page - 1) * request.limit, limit: request.limit });
+    return { ...page, users: page.users.map((user) => this.seen(user)) };
   }
 
   /** Every user (the administrator's list), matching username or e-mail prefix. */
-  list(request: PageRequest): Promise<UserPage> {
-    return this.deps.users.search({ prefix: request.search, matchEmail: true, includeDisabled: true, skip: (request.page - 1) * request.limit, limit: request.limit });
+  async list(request: PageRequest): Promise<UserPage> {
+    const page = await this.deps.users.search({ prefix: request.search, matchEmail: true, includeDisabled: true, skip: (request.page - 1) * request.limit, limit: request.limit });
+    return { ...page, users: page.users.map((user) => this.seen(user)) };
   }
 
   /** Changes the caller's profile fields and settings. */
@@ -123,7 +132,7 @@ export class UsersService {
     if (Object.keys(set).length === 0) return this.get(id);
     const user = await this.deps.users.update(id, set);
     if (!user) throw new NotFound('User not found');
-    return user;
+    return this.seen(user);
   }
 
   /** Adds `targetId` to the caller's block list. */
@@ -132,8 +141,8 @@ export class UsersService {
     await this.get(targetId);
     const user = await this.deps.users.block(id, targetId);
     if (!user) throw new NotFound('User not found');
-    this.blockListeners.forEach((listener) => listener());
-    return user;
+    this.blockListeners.forEach((listener) => listener(user));
+    return this.seen(user);
   }
 
   /** Removes `targetId` from the caller's block list. */
@@ -141,8 +150,8 @@ export class UsersService {
     if (id.equals(targetId)) throw new Invalid('You cannot unblock yourself', [{ path: 'userId', message: 'is your own id' }]);
     const user = await this.deps.users.unblock(id, targetId);
     if (!user) throw new NotFound('User not found');
-    this.blockListeners.forEach((listener) => listener());
-    return user;
+    this.blockListeners.forEach((listener) => listener(user));
+    return this.seen(user);
   }
 
   /** Disables (ending every session and connection) or enables a user. */
@@ -152,7 +161,7 @@ export class UsersService {
     if (!user) throw new NotFound('User not found');
     if (disabled) await this.deps.sessions.revokeAll(id, 'account disabled');
     else this.deps.sessions.standingChanged(id);
-    return user;
+    return this.seen(user);
   }
 
   /** Makes a user an administrator or a regular user. */
@@ -161,7 +170,7 @@ export class UsersService {
     const user = await this.deps.users.setRole(id, role);
     if (!user) throw new NotFound('User not found');
     this.deps.sessions.standingChanged(id);
-    return user;
+    return this.seen(user);
   }
 
   /** Sets a new (policy-checked) password and ends every session of the user. */
@@ -169,6 +178,6 @@ export class UsersService {
     const user = await this.deps.users.setPassword(id, await this.deps.hasher.hash(password), new Date());
     if (!user) throw new NotFound('User not found');
     await this.deps.sessions.revokeAll(id, reason);
-    return user;
+    return this.seen(user);
   }
 }

@@ -12,7 +12,7 @@ const exactTypes = { promoteValues: false, promoteLongs: false, promoteBuffers: 
  * pair it with messages changed after it was read), which the first start after a restore
  * rebuilds from the restored messages.
  */
-const transientCollections = new Set(['locks', 'message_index']);
+const transientCollections = new Set(['locks', 'message_index', 'session_revocations']);
 
 // Children before parents. Nothing is cut by time: every collection is read as it is when its turn
 // comes, and what a document refers to was written before it and is read after it, so it is in the
