@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- --quick] [--rounds N] [--peers raw-uws,socket.io,...] [--out docs/benchmarks.md]`
+// `npm run bench [-- --quick] [--rounds N] [--peers raw-uws,socket.io,...] [--workloads 1000x10,100x100:1024] [--out docs/benchmarks.md]`
 // Runs every available peer pinned to one core against the Go load generator pinned to the other,
 // in rounds with a rotating order, and writes docs/benchmarks.md (+ .svg chart, + .json raw data).
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,12 +79,24 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     peers: { type: 'string' },
+    workloads: { type: 'string' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
   },
 });
 
 const modeName = opts.quick ? 'quick' : 'full';
 const mode = { ...MODES[modeName], rounds: opts.rounds ? Number(opts.rounds) : MODES[modeName].rounds };
+if (opts.workloads) {
+  // `ROOMSxMEMBERS[:PAYLOAD]`, payload in bytes (100 unless given); the mode's other settings stay.
+  mode.workloads = opts.workloads.split(',').map((spec) => {
+    const m = /^(\d+)x(\d+)(?::(\d+))?$/.exec(spec.trim());
+    if (!m) {
+      console.error(`bench: workload "${spec}" is not ROOMSxMEMBERS[:PAYLOAD], e.g. 100x100:1024`);
+      process.exit(2);
+    }
+    return { rooms: Number(m[1]), members: Number(m[2]), payload: m[3] ? Number(m[3]) : 100 };
+  });
+}
 const wanted = opts.peers ? new Set(opts.peers.split(',')) : undefined;
 const unknown = wanted ? [...wanted].filter((n) => !PEERS.some((p) => p.name === n)) : [];
 if (unknown.length) {

@@ -2,6 +2,7 @@
 // the server core), seeded straight into its database, and the persistence path on its own.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import path from 'node:path';
 import { MongoClient, ObjectId } from 'mongodb';
 import { freePort, gcCommand, inspectorUrl, spawnPinned, waitForPort } from './proc.mjs';
@@ -95,16 +96,18 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
   const nodeOptions = [process.env.CHATD_BENCH_NODE_OPTIONS, inspect ? '--inspect=127.0.0.1:0' : undefined].filter(Boolean).join(' ');
   if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
   const nodeArgs = (process.env.CHATD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawnPinned(core, process.execPath, [...nodeArgs, path.join(root, 'bin', 'chatd'), 'serve'], { cwd: dataDir, env });
-  const inspector = inspect ? inspectorUrl(child, 90_000) : undefined;
-  // Awaited only once chatd listens; a chatd that fails to start must not leave it rejected unheard.
-  inspector?.catch(() => {});
+  const serve = () => spawnPinned(core, process.execPath, [...nodeArgs, path.join(root, 'bin', 'chatd'), 'serve'], { cwd: dataDir, env });
+  const stateFile = path.join(dataDir, 'db', 'embedded.json');
+  const embeddedState = () => (existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : undefined);
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
+  // The first chatd creates and migrates the database, which is then seeded; the measured one is
+  // started on the seeded database, as a server restarting with its users (it reads memberships
+  // once at start-up, and whatever was seeded behind a running chatd's back it would not know).
+  let child = serve();
+  let inspector;
   try {
     await waitForPort(child, port, 'chatd', 90_000);
-    const stateFile = path.join(dataDir, 'db', 'embedded.json');
-    const state = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : undefined;
-    const uri = env.MONGODB_URI ?? `${state.uri}/chatd?directConnection=true`;
+    const uri = env.MONGODB_URI ?? `${embeddedState().uri}/chatd?directConnection=true`;
     const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
     let conns;
     try {
@@ -113,6 +116,13 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
     } finally {
       await client.close();
     }
+    await stopGracefully(child);
+    child = serve();
+    inspector = inspect ? inspectorUrl(child, 90_000) : undefined;
+    // Awaited only once chatd listens; a chatd that fails to start must not leave it rejected unheard.
+    inspector?.catch(() => {});
+    await waitForPort(child, port, 'chatd', 90_000);
+    const state = embeddedState();
     const setupFile = path.join(dataDir, 'setup.json');
     writeFileSync(setupFile, JSON.stringify({ conns }));
     const gc = inspector ? ['-gc-cmd', gcCommand(root, await inspector)] : [];
@@ -122,6 +132,16 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
     cleanup();
     throw error;
   }
+}
+
+/** Stops chatd with SIGTERM and waits for its own shutdown (it stops its embedded database). */
+async function stopGracefully(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** The persistence path alone (bench/peers/chatd-persist.mjs), pinned to the server core with its database. */
