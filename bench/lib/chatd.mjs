@@ -2,10 +2,9 @@
 // the server core), seeded straight into its database, and the persistence path on its own.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
 import path from 'node:path';
 import { MongoClient, ObjectId } from 'mongodb';
-import { freePort, gcCommand, inspectorUrl, spawnPinned, waitForPort } from './proc.mjs';
+import { freePort, gcCommand, inspectorUrl, spawnPinned, stop, waitForPort } from './proc.mjs';
 
 /**
  * Settings the bench gives chatd beyond its defaults. The hub allows 20 events per second per
@@ -116,7 +115,8 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
     } finally {
       await client.close();
     }
-    await stopGracefully(child);
+    // chatd's own shutdown (it stops its embedded database) may take a while: let it.
+    await stop(child, 60_000);
     child = serve();
     inspector = inspect ? inspectorUrl(child, 90_000) : undefined;
     // Awaited only once chatd listens; a chatd that fails to start must not leave it rejected unheard.
@@ -132,16 +132,6 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
     cleanup();
     throw error;
   }
-}
-
-/** Stops chatd with SIGTERM and waits for its own shutdown (it stops its embedded database). */
-async function stopGracefully(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** The persistence path alone (bench/peers/chatd-persist.mjs), pinned to the server core with its database. */

@@ -114,11 +114,11 @@ export function inspectorUrl(child, timeoutMs = 20000) {
 /** The generator's -gc-cmd for a Node.js peer whose inspector listens at url. */
 export const gcCommand = (root, url) => `${process.execPath} ${root}/bench/lib/gc.mjs ${url}`;
 
-export async function stop(child) {
+export async function stop(child, graceMs = 3000) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
 }

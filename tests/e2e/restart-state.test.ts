@@ -26,19 +26,10 @@ const start = async () => {
   return apiClient(server.baseUrl);
 };
 
-async function storedUser(id: string) {
+async function stored(collection: 'users' | 'rooms', id: string) {
   const { client, db } = await connectEmbedded(dataDir);
   try {
-    return (await db.collection('users').findOne({ _id: new ObjectId(id) }))!;
-  } finally {
-    await client.close();
-  }
-}
-
-async function storedRoom(id: string) {
-  const { client, db } = await connectEmbedded(dataDir);
-  try {
-    return (await db.collection('rooms').findOne({ _id: new ObjectId(id) }))!;
+    return (await db.collection(collection).findOne({ _id: new ObjectId(id) }))!;
   } finally {
     await client.close();
   }
@@ -114,19 +105,19 @@ describe('state chatd keeps in memory, across a restart on the embedded database
     const { client, db } = await connectEmbedded(dataDir);
     const [alice, bob] = await Promise.all([createUser(db), createUser(db)]);
     await client.close();
-    const before = await storedUser(alice.id);
+    const before = await stored('users', alice.id);
     const a = await HubClient.connect(server!.wsUrl, { token: alice.token });
     await a.request('join_room', { roomId: new ObjectId().toHexString() });
     expect((await api.get(`/api/users/${alice.id}`, { token: bob.token })).body.user.status).toBe('online');
     expect((await api.get('/api/auth/me', { token: alice.token })).body.user.status).toBe('online');
-    expect((await storedUser(alice.id)).status).toBe('offline');
+    expect((await stored('users', alice.id)).status).toBe('offline');
 
     expect((await a.request('set_status', { status: 'away', customStatus: 'walking the dog' })).event).toBe('status_updated');
     expect((await api.get(`/api/users/${alice.id}`, { token: bob.token })).body.user).toMatchObject({ status: 'away', customStatus: 'walking the dog' });
-    expect(await storedUser(alice.id)).toMatchObject({ status: 'away', customStatus: 'walking the dog' });
+    expect(await stored('users', alice.id)).toMatchObject({ status: 'away', customStatus: 'walking the dog' });
 
     await a.close();
-    await expect.poll(async () => (await storedUser(alice.id)).status, { timeout: 5000 }).toBe('offline');
+    await expect.poll(async () => (await stored('users', alice.id)).status, { timeout: 5000 }).toBe('offline');
     const after = (await api.get(`/api/users/${alice.id}`, { token: bob.token })).body.user;
     expect(after.status).toBe('offline');
     expect(new Date(after.lastSeen).getTime()).toBeGreaterThan(new Date(before.lastSeen).getTime());
@@ -147,7 +138,7 @@ describe('state chatd keeps in memory, across a restart on the embedded database
     expect(await roomOrder(api, alice.token)).toEqual([second, first]);
     // Both rooms' activity is stored within a second; after that, each room is rewritten at most
     // every 30 s, so the next message moves `first` up in memory only.
-    await expect.poll(async () => (await storedRoom(second)).lastMessageAt.getTime(), { timeout: 5000 }).toBeGreaterThan((await storedRoom(first)).createdAt.getTime());
+    await expect.poll(async () => (await stored('rooms', second)).lastMessageAt.getTime(), { timeout: 5000 }).toBeGreaterThan((await stored('rooms', first)).createdAt.getTime());
     const three = await send(a, first, 'three');
     expect(await roomOrder(api, alice.token)).toEqual([first, second]);
     const listed = (await api.get(`/api/rooms/${first}`, { token: alice.token })).body.room;
@@ -157,7 +148,7 @@ describe('state chatd keeps in memory, across a restart on the embedded database
     // A clean stop writes what was only in memory.
     expect(await server!.stop()).toBe(0);
     api = await start();
-    expect((await storedRoom(first)).lastMessageAt.getTime()).toBeGreaterThan((await storedRoom(second)).lastMessageAt.getTime());
+    expect((await stored('rooms', first)).lastMessageAt.getTime()).toBeGreaterThan((await stored('rooms', second)).lastMessageAt.getTime());
     expect(await roomOrder(api, alice.token)).toEqual([first, second]);
   });
 });

@@ -10,7 +10,8 @@ const collections: Record<string, IndexDescription[]> = {
     { key: { usernameLower: 1 }, name: 'username_unique', unique: true },
     { key: { email: 1 }, name: 'email_unique', unique: true },
     { key: { createdAt: -1 }, name: 'created' },
-    // Hubs look for users whose sessions another process revoked since their last look.
+    // Hubs looked up users whose sessions another process revoked by this field; they now read
+    // the session_revocations log, and the index stays because migrations are history.
     { key: { sessionsValidAfter: -1 }, name: 'sessions_valid_after' },
   ],
   // OAuth identities keyed by provider and subject: `_id` is `<provider>:<subject>`.
