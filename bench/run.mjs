@@ -255,7 +255,7 @@ for (const requested of mode.idleConns) {
     for (const peer of rotate(runnable, round)) {
       const cap = mode.idleMaxConns?.[peer.name];
       if (cap !== undefined && requested > cap) {
-        if (round === 0) notes.push(`${peer.name} was not measured with ${requested.toLocaleString('en')} idle connections (only up to ${cap.toLocaleString('en')}): its connection set-up rate would make that run take minutes.`);
+        if (round === 0) notes.push(`${peer.name} was not measured with ${requested.toLocaleString('en')} idle connections (only up to ${cap.toLocaleString('en')}): it has not been tried at the descriptor limit (its set-up took minutes when this cap was set; about 18 s for 10 000 now).`);
         continue;
       }
       const tag = `${peer.name} idle ${conns} r${round + 1}`;

@@ -102,10 +102,27 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
   // The first chatd creates and migrates the database, which is then seeded; the measured one is
   // started on the seeded database, as a server restarting with its users (it reads memberships
   // once at start-up, and whatever was seeded behind a running chatd's back it would not know).
-  let child = serve();
+  // The REST port is picked free beforehand; another process may take it before chatd binds it
+  // (seen once in a full run), so chatd is started again on another one.
+  const serveListening = async (withInspector) => {
+    for (let attempt = 1; ; attempt += 1) {
+      child = serve();
+      inspector = withInspector ? inspectorUrl(child, 90_000) : undefined;
+      // Awaited only once chatd listens; a chatd that fails to start must not leave it rejected unheard.
+      inspector?.catch(() => {});
+      try {
+        await waitForPort(child, port, 'chatd', 90_000);
+        return;
+      } catch (error) {
+        if (attempt >= 3 || !/PORT \d+ is already in use/.test(error.message)) throw error;
+        env.PORT = String(await freePort());
+      }
+    }
+  };
+  let child;
   let inspector;
   try {
-    await waitForPort(child, port, 'chatd', 90_000);
+    await serveListening(false);
     const uri = env.MONGODB_URI ?? `${embeddedState().uri}/chatd?directConnection=true`;
     const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
     let conns;
@@ -117,18 +134,14 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
     }
     // chatd's own shutdown (it stops its embedded database) may take a while: let it.
     await stop(child, 60_000);
-    child = serve();
-    inspector = inspect ? inspectorUrl(child, 90_000) : undefined;
-    // Awaited only once chatd listens; a chatd that fails to start must not leave it rejected unheard.
-    inspector?.catch(() => {});
-    await waitForPort(child, port, 'chatd', 90_000);
+    await serveListening(inspect);
     const state = embeddedState();
     const setupFile = path.join(dataDir, 'setup.json');
     writeFileSync(setupFile, JSON.stringify({ conns }));
     const gc = inspector ? ['-gc-cmd', gcCommand(root, await inspector)] : [];
     return { child, loadgenArgs: ['-setup', setupFile, ...(state ? ['-db-pid', String(state.pid)] : []), ...gc], cleanup };
   } catch (error) {
-    child.kill('SIGKILL');
+    child?.kill('SIGKILL');
     cleanup();
     throw error;
   }
