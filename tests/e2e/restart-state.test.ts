@@ -63,8 +63,19 @@ describe('state chatd keeps in memory, across a restart on the embedded database
     await joinRoom(a, family);
     await joinRoom(b, family);
     const heard = b.next('new_message', (d) => d.message.content === 'after the restart');
-    await send(a, family, 'after the restart');
+    const latest = await send(a, family, 'after the restart');
     await heard;
+    // Receipts move the read marker of a membership known from start-up (addressed by its _id).
+    expect((await b.request('mark_message_read', latest._id)).event).toBe('message_read');
+    const marker = async () => {
+      const { client: reader, db: readerDb } = await connectEmbedded(dataDir);
+      try {
+        return (await readerDb.collection('memberships').findOne({ roomId: new ObjectId(family), userId: new ObjectId(bob.id) }))!.lastReadMessageId?.toHexString();
+      } finally {
+        await reader.close();
+      }
+    };
+    expect(await marker()).toBe(latest._id);
     await expect.poll(() => server!.logs.some((line) => line.includes('"block lists cached"')), { timeout: 5000 }).toBe(true);
     await joinRoom(a, blockedRoom);
     expect((await a.request('send_message', { roomId: blockedRoom, content: 'hello?' })).data.code).toBe('FORBIDDEN');
