@@ -10,9 +10,10 @@ import type { KeyedLock } from './keyed-lock.js';
 const UPDATES_PER_COMMAND = 16;
 
 /**
- * Applies `update` (or what it returns for the id) to each document of `ids`, one `_id`-addressed update per document (the only
- * filter FerretDB answers without reading the whole collection; `{_id: {$in}}` reads it all), in
- * commands of UPDATES_PER_COMMAND, each holding its documents' place in `lock`.
+ * Applies `update` (or what it returns for the id) to each document of `ids`, one `_id`-addressed
+ * update per document (the only filter FerretDB answers without reading the whole collection;
+ * `{_id: {$in}}` reads it all), in commands of UPDATES_PER_COMMAND, each holding its documents'
+ * place in `lock`.
  */
 export async function updateEachById<T extends Document & { _id: ObjectId }>(
   collection: Collection<T>,

@@ -43,7 +43,7 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
   const log = deps.logger.child({ component: 'session-recheck' });
   let timer: NodeJS.Timeout | undefined;
   let running = false;
-  // Overlap the windows a little: another process's clock stamps sessionsValidAfter.
+  // Overlap the windows a little: another process's clock stamps the log's entries.
   const slackMs = 2000;
   let since = new Date(Date.now() - slackMs);
   // The log is kept for an hour: long enough for every running hub to have read it.

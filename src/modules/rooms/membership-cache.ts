@@ -87,7 +87,7 @@ export class MembershipCache {
       const rooms = new Map<string, RoomEntry>();
       for await (const room of this.roomsRepo.allKinds()) {
         const id = room._id.toHexString();
-        rooms.set(id, emptyEntry(room._id, room.type, room.type === 'direct' ? (room.directKey.split(':') as [string, string]) : undefined));
+        rooms.set(id, emptyEntry(room._id, room.type, pairOf(room.type, room.directKey)));
       }
       const users = new Map<string, Set<string>>();
       let count = 0;
@@ -137,7 +137,7 @@ export class MembershipCache {
     if (this.rooms.has(id)) return;
     this.roomLoader.invalidate(id);
     this.touched?.add(id);
-    this.store(id, emptyEntry(roomId, type, type === 'direct' ? (directKey.split(':') as [string, string]) : undefined));
+    this.store(id, emptyEntry(roomId, type, pairOf(type, directKey)));
   }
 
   private written(roomId: string, userId: string): void {
@@ -153,8 +153,7 @@ export class MembershipCache {
     for (const [i, roomId] of roomIds.entries()) entries.set(roomId, emptyEntry(ids[i]!, null, undefined));
     for (const room of rooms) {
       const id = room._id.toHexString();
-      const pair = room.type === 'direct' ? (room.directKey.split(':') as [string, string]) : undefined;
-      entries.set(id, { ...entries.get(id)!, type: room.type, pair });
+      entries.set(id, { ...entries.get(id)!, type: room.type, pair: pairOf(room.type, room.directKey) });
     }
     for (const row of rows) entries.get(row.roomId.toHexString())?.members.set(row.userId.toHexString(), row.role);
     return entries;
@@ -183,4 +182,9 @@ export class MembershipCache {
 
 function emptyEntry(id: ObjectId, type: RoomType | null, pair: readonly [string, string] | undefined): RoomEntry {
   return { id, type, members: new Map(), pair, blockCheckedAt: 0, blockEpoch: 0, blocked: false };
+}
+
+/** A direct room's two users, from its directKey (`<lowerId>:<higherId>`). */
+function pairOf(type: RoomType, directKey: string): readonly [string, string] | undefined {
+  return type === 'direct' ? (directKey.split(':') as [string, string]) : undefined;
 }

@@ -72,8 +72,8 @@ export class RoomsService {
    * `blocksChanged`; until then, and if that read failed, block lists come from `blockLists`.
    */
   private knownBlockLists: Map<string, readonly ObjectId[]> | undefined;
-  private blockListsTouched: Set<string> | undefined;
-  private readonly touchedBlockLists = new Map<string, readonly ObjectId[]>();
+  /** Block lists changed while the start-up read runs: newer than what it read. */
+  private changedDuringPreload: Map<string, readonly ObjectId[]> | undefined;
   /** When each room that had a message since start-up had its last one (ms): newer than what is stored. */
   private readonly lastMessageAt = new Map<string, number>();
   /** When each room's lastMessageAt was last written (ms). */
@@ -304,17 +304,15 @@ export class RoomsService {
     // Direct rooms check both users' block lists before their first message: with thousands of
     // direct rooms, asking the embedded database for them was a read of every user per batch.
     started = Date.now();
-    this.blockListsTouched = new Set();
+    const changed = (this.changedDuringPreload = new Map());
     try {
       const lists = new Map<string, readonly ObjectId[]>();
       for await (const user of this.users.allBlockLists()) if (user.blockedUsers?.length) lists.set(user._id.toHexString(), user.blockedUsers);
-      for (const [id, list] of lists) if (this.blockListsTouched.has(id)) lists.delete(id);
-      for (const id of this.blockListsTouched) lists.set(id, this.touchedBlockLists.get(id) ?? []);
+      for (const [id, list] of changed) lists.set(id, list);
       this.knownBlockLists = lists;
       this.log.info({ users: lists.size, ms: Date.now() - started }, 'block lists cached');
     } finally {
-      this.blockListsTouched = undefined;
-      this.touchedBlockLists.clear();
+      this.changedDuringPreload = undefined;
     }
   }
 
@@ -459,10 +457,7 @@ export class RoomsService {
   blocksChanged(userId: ObjectId, blocked: readonly ObjectId[]): void {
     const id = userId.toHexString();
     this.knownBlockLists?.set(id, blocked);
-    if (this.blockListsTouched) {
-      this.blockListsTouched.add(id);
-      this.touchedBlockLists.set(id, blocked);
-    }
+    this.changedDuringPreload?.set(id, blocked);
     this.blockEpoch += 1;
   }
 
