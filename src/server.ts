@@ -61,7 +61,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
 
     let services: Services | undefined;
     hub = new Hub({ config, logger, authenticator: { authenticate: (token) => services!.authenticator.authenticate(token) } });
-    services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub });
+    services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub.registry });
     for (const module of services.hubModules) hub.use(module);
 
     const app = createHttpApp({ config, logger, routers: services.routers });

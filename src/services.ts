@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { Db } from 'mongodb';
+import { ObjectId, type Db } from 'mongodb';
 import type { Config } from './config/load.js';
 import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
@@ -32,7 +32,8 @@ import { TimelineRepo } from './modules/messages/timeline-repo.js';
 import { presenceEvents } from './modules/presence/events.js';
 import { LiveStatuses } from './modules/presence/live-statuses.js';
 import { PresenceService } from './modules/presence/service.js';
-import { roomsEvents } from './modules/rooms/events.js';
+import { roomsEvents, type UsernameLookup } from './modules/rooms/events.js';
+import type { UsersRepo } from './modules/users/repo.js';
 import { MembershipCache } from './modules/rooms/membership-cache.js';
 import { MembershipsRepo } from './modules/rooms/membership-repo.js';
 import { RoomsRepo } from './modules/rooms/repo.js';
@@ -55,6 +56,11 @@ export interface BackgroundJob {
   name: string;
   start(): void;
   stop(): Promise<void> | void;
+}
+
+/** A user's stored name, for the hub's typing relays. */
+function usernameLookup(users: UsersRepo): UsernameLookup {
+  return async (userId) => (await users.findById(new ObjectId(userId)))?.username ?? '';
 }
 
 /** Everything the transports use, wired once: the composition root. */
@@ -155,7 +161,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
       filesRoutes(files, storage, auth, config.MAX_UPLOAD_BYTES),
       callRoutes(calls, auth),
     ],
-    hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms), presenceEvents(presence), callsHubModule(calls)],
+    hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms, usernameLookup(users)), presenceEvents(presence), callsHubModule(calls)],
     jobs: [
       {
         name: 'messaging-startup',

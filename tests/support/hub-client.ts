@@ -51,6 +51,18 @@ export class HubClient {
     });
   }
 
+  /**
+   * Connects with a token on the upgrade that the hub refuses: the upgrade succeeds, the token is
+   * checked after it, and the hub answers with an `error` frame and closes with 1008.
+   */
+  static async refused(url: string, options: ConnectOptions): Promise<{ error: Frame; close: { code: number; reason: string } }> {
+    const client = await HubClient.connect(url, options);
+    const close = await client.closed;
+    const error = client.received('error')[0];
+    if (!error) throw new Error(`closed (${close.code}) without an error frame`);
+    return { error, close };
+  }
+
   /** Connects and authenticates with the first-frame method. */
   static async authenticated(url: string, token: string): Promise<HubClient> {
     const client = await HubClient.connect(url);

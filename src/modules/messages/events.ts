@@ -1,3 +1,4 @@
+import { Forbidden, NotFound } from '../../errors.js';
 import { EncodedJson } from '../../realtime/codec.js';
 import { roomTopic } from '../../realtime/publisher.js';
 import { handler, type HubModule } from '../../realtime/types.js';
@@ -9,17 +10,34 @@ import type { MessagesService } from './service.js';
 
 const HISTORY_LIMIT = 50;
 
+/**
+ * A member's join_room, or a first join of a public room: the spec has no other call to join one.
+ * A private room stays FORBIDDEN, the same answer as a room that does not exist.
+ */
+async function joinOrRequireMember(rooms: RoomsService, roomId: string, userId: string): Promise<void> {
+  try {
+    await rooms.requireMember(roomId, userId);
+  } catch (error) {
+    if (!(error instanceof Forbidden)) throw error;
+    try {
+      await rooms.join(userId, roomId);
+    } catch (joinError) {
+      throw joinError instanceof NotFound ? error : joinError;
+    }
+  }
+}
+
 /** The hub's message events; each replies to the sender and the service broadcasts to the room. */
 export function messagesEvents(messages: MessagesService, rooms: RoomsService): HubModule {
   return {
     handlers: {
       join_room: handler({
         schema: JoinRoomEvent,
-        handle: async ({ ws, socket, principal }, { roomId, since }) => {
-          await rooms.requireMember(roomId, principal.userId);
-          if (socket.closed) return;
+        handle: async ({ conn, principal }, { roomId, since }) => {
+          await joinOrRequireMember(rooms, roomId, principal.userId);
+          if (conn.closed) return;
           // Subscribed before reading: a message stored meanwhile arrives live if the replay misses it.
-          ws.subscribe(roomTopic(roomId));
+          conn.subscribe(roomTopic(roomId));
           const replay = await messages.replay(principal.userId, roomId, since, HISTORY_LIMIT);
           return {
             event: 'message_history',

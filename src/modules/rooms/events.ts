@@ -1,7 +1,6 @@
 import { Forbidden } from '../../errors.js';
-import { encodeFrame } from '../../realtime/codec.js';
 import { roomTopic } from '../../realtime/publisher.js';
-import { handler, type HubModule, type HubSocket, type SocketData } from '../../realtime/types.js';
+import { handler, type Connection, type HubModule, type RoomBroadcaster } from '../../realtime/types.js';
 import type { RoomEntry } from './membership-cache.js';
 import { LeaveRoomEvent, TypingEvent } from './schemas.js';
 import type { RoomsService } from './service.js';
@@ -9,39 +8,47 @@ import type { RoomsService } from './service.js';
 /** A `true` is relayed at most this often per connection and room; one `false` may follow each. */
 const TYPING_INTERVAL_MS = 2000;
 
-function relayTyping(ws: HubSocket, socket: SocketData, entry: RoomEntry, roomId: string, isTyping: boolean): void {
-  const userId = socket.principal!.userId;
-  if (!entry.members.has(userId)) throw new Forbidden('You are not a member of this room');
-  const typing = (socket.typing ??= new Map());
+/** The stored name of a user, for typing relays (the client's own `username` is never trusted). */
+export type UsernameLookup = (userId: string) => Promise<string>;
+
+/** Whether this typing state is relayed; updates the connection's throttle. */
+function shouldRelay(conn: Connection, entry: RoomEntry, roomId: string, isTyping: boolean): boolean {
+  if (!entry.members.has(conn.principal!.userId)) throw new Forbidden('You are not a member of this room');
+  const typing = (conn.typing ??= new Map());
   const state = typing.get(roomId);
   const now = Date.now();
   if (isTyping) {
-    if (state && now - state.startedAt < TYPING_INTERVAL_MS) return;
+    if (state && now - state.startedAt < TYPING_INTERVAL_MS) return false;
     if (state) {
       state.startedAt = now;
       state.active = true;
     } else {
       typing.set(roomId, { startedAt: now, active: true });
     }
-  } else {
-    if (!state?.active) return;
-    state.active = false;
+    return true;
   }
+  if (!state?.active) return false;
+  state.active = false;
+  return true;
+}
+
+function relayTyping(conn: Connection, rooms: RoomBroadcaster, roomId: string, isTyping: boolean): void {
   // Relayed to the room's other connections (not this one), never stored.
-  ws.publish(roomTopic(roomId), encodeFrame('user_typing', { roomId, userId, isTyping }), false);
+  rooms.publish(roomTopic(roomId), 'user_typing', { roomId, userId: conn.principal!.userId, username: conn.username, isTyping }, conn);
 }
 
 /** leave_room and user_typing; join_room lives with the messages it replays. */
-export function roomsEvents(rooms: RoomsService): HubModule {
+export function roomsEvents(rooms: RoomsService, usernameOf: UsernameLookup): HubModule {
+  const lookups = new WeakMap<Connection, Promise<string>>();
   return {
     handlers: {
       leave_room: handler({
         schema: LeaveRoomEvent,
-        handle: async ({ ws, socket, principal }, { roomId }) => {
+        handle: async ({ conn, principal }, { roomId }) => {
           await rooms.requireMember(roomId, principal.userId);
-          if (socket.closed) return;
-          ws.unsubscribe(roomTopic(roomId));
-          socket.typing?.delete(roomId);
+          if (conn.closed) return;
+          conn.unsubscribe(roomTopic(roomId));
+          conn.typing?.delete(roomId);
           return { event: 'room_left', data: { roomId } };
         },
       }),
@@ -49,12 +56,24 @@ export function roomsEvents(rooms: RoomsService): HubModule {
         schema: TypingEvent,
         // Throttled per room instead: a flood of typing events costs the sender nothing else.
         rateLimited: false,
-        handle: ({ ws, socket }, { roomId, isTyping }) => {
+        handle: ({ conn, rooms: broadcaster }, { roomId, isTyping }) => {
           const entry = rooms.peek(roomId);
-          if (entry) return relayTyping(ws, socket, entry, roomId, isTyping);
-          return rooms.load(roomId).then((loaded) => {
-            if (!socket.closed) relayTyping(ws, socket, loaded, roomId, isTyping);
-          });
+          if (entry && conn.username !== undefined) {
+            if (shouldRelay(conn, entry, roomId, isTyping)) relayTyping(conn, broadcaster, roomId, isTyping);
+            return;
+          }
+          return (async () => {
+            const loaded = entry ?? (await rooms.load(roomId));
+            if (conn.closed || !shouldRelay(conn, loaded, roomId, isTyping)) return;
+            if (conn.username === undefined) {
+              // One lookup per connection; relays waiting on it leave in the order they came.
+              let lookup = lookups.get(conn);
+              if (!lookup) lookups.set(conn, (lookup = usernameOf(conn.principal!.userId)));
+              conn.username = await lookup;
+              lookups.delete(conn);
+            }
+            if (!conn.closed) relayTyping(conn, broadcaster, roomId, isTyping);
+          })();
         },
       }),
     },
