@@ -4,6 +4,7 @@ import { openDatabase, type Database } from './db/database.js';
 import { detectEngine } from './db/engine.js';
 import { migrate, migrationStatus } from './db/migrate.js';
 import { createHttpApp } from './http/app.js';
+import { attachHubForwarder, hubHostFor } from './http/hub-forwarder.js';
 import type { Logger } from './logger.js';
 import { Hub } from './realtime/hub.js';
 import { detectUwsRuntime } from './realtime/native.js';
@@ -65,10 +66,11 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     for (const module of services.hubModules) hub.use(module);
 
     const app = createHttpApp({ config, logger, routers: services.routers });
-    httpServer = createServer(app.callback());
+    const wsPort = await hub.listen(config.HOST, config.WS_PORT);
+    httpServer = createServer();
+    attachHubForwarder(httpServer, app.callback(), { hubHost: hubHostFor(config.HOST), hubPort: wsPort, proof: hub.address.proof, trustProxy: config.TRUST_PROXY, logger });
     httpServer.keepAliveTimeout = 5000;
     const httpPort = await listenHttp(httpServer, config.HOST, config.PORT);
-    const wsPort = await hub.listen(config.HOST, config.WS_PORT);
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
 

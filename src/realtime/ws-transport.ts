@@ -170,6 +170,8 @@ export class WsTransport implements TopicPublisher {
       (principal) => {
         if (conn.closed) return;
         this.options.dispatcher.bind(conn, principal);
+        // Confirmed like the authenticate frame: from here the user is online and events flow.
+        conn.push('authenticated', { userId: principal.userId });
         const held = conn.pendingFrames ?? [];
         conn.pendingFrames = undefined;
         for (const frame of held) this.message(conn, frame);

@@ -490,3 +490,11 @@ describe('limits', () => {
     expect([...seen, ...resumed]).toEqual(ids.slice().sort());
   }, 120_000);
 });
+
+describe('uWebSockets.js', () => {
+  // Runs last in this file: every upgrade above, the first ones with a token on a hub with no
+  // other connection open, must have been written inside a cork.
+  it('printed no "writes must be made from within a corked callback" warning', () => {
+    expect(fx.server.logs.filter((line) => line.includes('corked callback'))).toEqual([]);
+  });
+});

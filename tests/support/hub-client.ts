@@ -39,7 +39,24 @@ export class HubClient {
     );
   }
 
-  static connect(url: string, options: ConnectOptions = {}): Promise<HubClient> {
+  /**
+   * Opens a connection. With a token or cookie it resolves once the hub confirmed it with
+   * `authenticated`; a refused token rejects with the hub's error frame and close code.
+   */
+  static async connect(url: string, options: ConnectOptions = {}): Promise<HubClient> {
+    const client = await HubClient.open(url, options);
+    if (!options.token && !options.cookie) return client;
+    try {
+      await client.waitFor((frame) => frame.event === 'authenticated' || frame.event === 'error', 10_000, 'authenticated');
+    } catch {
+      // Closed before it was confirmed; `closed` has the code.
+    }
+    if (client.received('authenticated').length > 0) return client;
+    const close = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000))]);
+    throw Object.assign(new Error(`token refused: ${JSON.stringify(client.received('error')[0]?.data)}`), { error: client.received('error')[0], close });
+  }
+
+  private static open(url: string, options: ConnectOptions): Promise<HubClient> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.Authorization = `Bearer ${options.token}`;
     if (options.cookie) headers.Cookie = options.cookie;
@@ -56,11 +73,14 @@ export class HubClient {
    * checked after it, and the hub answers with an `error` frame and closes with 1008.
    */
   static async refused(url: string, options: ConnectOptions): Promise<{ error: Frame; close: { code: number; reason: string } }> {
-    const client = await HubClient.connect(url, options);
-    const close = await client.closed;
-    const error = client.received('error')[0];
-    if (!error) throw new Error(`closed (${close.code}) without an error frame`);
-    return { error, close };
+    try {
+      await HubClient.connect(url, options);
+    } catch (error) {
+      const { error: frame, close } = error as { error?: Frame; close?: { code: number; reason: string } };
+      if (frame && close) return { error: frame, close };
+      throw error;
+    }
+    throw new Error('the token was accepted');
   }
 
   /** Connects and authenticates with the first-frame method. */
@@ -93,7 +113,7 @@ export class HubClient {
   }
 
   /** Waits for a frame that has not been seen yet. */
-  private waitFor(match: (frame: Frame) => boolean, timeoutMs: number, what: string): Promise<Frame> {
+  waitFor(match: (frame: Frame) => boolean, timeoutMs: number, what: string): Promise<Frame> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((waiter) => waiter.resolve !== done);
