@@ -46,8 +46,10 @@ export class HubClient {
   static async connect(url: string, options: ConnectOptions = {}): Promise<HubClient> {
     const client = await HubClient.open(url, options);
     if (!options.token && !options.cookie) return client;
+    const answered = (frame: Frame) => frame.event === 'authenticated' || frame.event === 'error';
     try {
-      await client.waitFor((frame) => frame.event === 'authenticated' || frame.event === 'error', 10_000, 'authenticated');
+      // The answer may have arrived with the upgrade, before this continuation ran.
+      if (!client.frames.some(answered)) await client.waitFor(answered, 10_000, 'authenticated');
     } catch {
       // Closed before it was confirmed; `closed` has the code.
     }
