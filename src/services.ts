@@ -1,13 +1,14 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
+import type { BackgroundJob } from './core/background-job.js';
 import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
 import { createAccounts } from './modules/auth/accounts.js';
 import { sessionRecheckJob, tokenSweepJob } from './modules/auth/jobs.js';
 import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
-import type { Authenticator } from './modules/auth/principal.js';
+import type { Authenticator } from './core/principal.js';
 import { authRoutes } from './modules/auth/routes.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
 import { healthRoutes } from './modules/health/routes.js';
@@ -48,13 +49,6 @@ export interface ServiceDeps {
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
-}
-
-/** A background job run by `chatd serve` (token sweeps, backups, retention). */
-export interface BackgroundJob {
-  name: string;
-  start(): void;
-  stop(): Promise<void> | void;
 }
 
 /** Everything the transports use, wired once: the composition root. */

@@ -1,7 +1,8 @@
 import { Forbidden } from '../../errors.js';
 import { encodeFrame } from '../../realtime/codec.js';
 import { roomTopic } from '../../realtime/publisher.js';
-import { handler, type HubModule, type HubSocket, type SocketData } from '../../realtime/types.js';
+import type { SocketData } from '../../realtime/socket-data.js';
+import { handler, type HubModule, type HubSocket } from '../../realtime/types.js';
 import type { RoomEntry } from './membership-cache.js';
 import { LeaveRoomEvent, TypingEvent } from './schemas.js';
 import type { RoomsService } from './service.js';
