@@ -41,7 +41,8 @@ export function filesRoutes(files: FilesService, storage: FileStorage, auth: Cha
     ctx.length = file.fileSize;
     ctx.attachment(file.fileName, { type: inline ? 'inline' : 'attachment' });
     ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Cache-Control', 'private, no-cache');
+    // A private upload: nothing keeps a copy (a shared computer's disk cache after sign-out included).
+    ctx.set('Cache-Control', 'private, no-store');
     ctx.body = stream;
   });
 
