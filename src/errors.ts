@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
+  | 'QUOTA_EXCEEDED'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
   | 'UNAVAILABLE'
@@ -65,6 +66,13 @@ export class Conflict extends AppError {
 export class PayloadTooLarge extends AppError {
   constructor(message = 'Payload too large') {
     super('PAYLOAD_TOO_LARGE', 413, message);
+  }
+}
+
+/** A user's uploads would go over their storage quota: a smaller file may fit, a retry of the same will not. */
+export class QuotaExceeded extends AppError {
+  constructor(message: string) {
+    super('QUOTA_EXCEEDED', 413, message);
   }
 }
 

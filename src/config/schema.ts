@@ -85,6 +85,12 @@ export const configSchema = z
     JWT_REFRESH_EXPIRY: duration.prefault('7d').describe('Lifetime of a refresh token (7d, ...).'),
     JSON_BODY_LIMIT: positiveInt.default(1024 * 1024).describe('Largest JSON request body in bytes; larger ones get 413.'),
     MAX_UPLOAD_BYTES: positiveInt.default(25 * 1024 * 1024).describe('Largest file upload in bytes; larger ones get 413.'),
+    UPLOAD_QUOTA_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(1024 * 1024 * 1024)
+      .describe("Bytes one user's uploads may take in all (1 GiB by default); an upload past it gets 413 QUOTA_EXCEEDED. Files of deleted messages free their space. 0: no quota."),
+    RATE_LIMIT_UPLOAD: rateLimit.prefault('50/10m').describe('Uploads one user may make per window (attempts/window); more get 429.'),
+    UPLOAD_UNATTACHED_TTL: duration.prefault('24h')
+      .describe('An upload that no message carries this long after it was made is deleted (1h, 24h, 7d, ...).'),
+    UPLOAD_SWEEP_CRON: cronExpression.default('*/15 * * * *').describe('When uploads no message carried within UPLOAD_UNATTACHED_TTL are deleted, as a cron expression.'),
     WS_MAX_FRAME_BYTES: positiveInt.default(64 * 1024).describe('Largest hub frame in bytes; larger ones get an error frame.'),
     WS_AUTH_TIMEOUT_SECONDS: positiveInt.default(10).describe('Hub connections that have not authenticated within this many seconds are closed.'),
     WS_IDLE_TIMEOUT_SECONDS: positiveInt.default(120).describe('Hub connections silent for this long are closed (clients are pinged before).'),

@@ -63,6 +63,7 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
   return {
     signer,
     hasher,
+    rateLimits,
     users,
     tokens,
     revocations,

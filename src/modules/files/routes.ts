@@ -19,7 +19,13 @@ interface UploadedFile {
 export function filesRoutes(files: FilesService, storage: FileStorage, auth: ChatdMiddleware, maxUploadBytes: number): Router<ChatdState> {
   const router = new Router<ChatdState>();
 
-  router.post('/api/files', auth, receiveUpload(storage, maxUploadBytes), async (ctx) => {
+  // Rate and quota are checked before the bytes are read, so a refused upload writes nothing.
+  const admit: ChatdMiddleware = async (ctx, next) => {
+    await files.admit(ctx.state.principal!.userId);
+    await next();
+  };
+
+  router.post('/api/files', auth, admit, receiveUpload(storage, maxUploadBytes), async (ctx) => {
     // koa-body augments its own copy of Koa's types, so its `files` is read through a cast.
     const received = (ctx.request as { files?: Record<string, UploadedFile | UploadedFile[]> }).files?.file;
     const upload = Array.isArray(received) ? received[0] : received;
