@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError, describeError, Forbidden, Invalid, RateLimited, Unauthorized } from '../errors.js';
 import { zodDetails } from '../http/validate.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator, Principal } from '../modules/auth/principal.js';
+import type { Authenticator, Principal } from '../core/principal.js';
 import type { ConnectionRegistry } from './registry.js';
 import { handler, type Connection, type HubHandler, type HubModule, type Reply, type ReplyTo } from './types.js';
 
@@ -135,7 +135,7 @@ export class Dispatcher {
     if (conn.closed) return;
     if (!(error instanceof AppError)) {
       this.log.error({ err: error, event }, 'hub handler failed');
-      error = new AppError('INTERNAL', 500, 'Internal server error');
+      error = new AppError('INTERNAL', 'Internal server error');
     }
     conn.replyError(describeError(error as AppError), replyTo);
   }

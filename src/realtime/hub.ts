@@ -1,7 +1,7 @@
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator } from '../modules/auth/principal.js';
+import type { Authenticator } from '../core/principal.js';
 import { ClientAddress } from './address.js';
 import { CloseCode, Dispatcher } from './dispatcher.js';
 import { ConnectionRegistry } from './registry.js';

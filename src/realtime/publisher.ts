@@ -34,4 +34,3 @@ export const offlinePublisher: RealtimePublisher = {
 };
 
 export const roomTopic = (roomId: string): string => `room:${roomId}`;
-export const userTopic = (userId: string): string => `user:${userId}`;

@@ -1,8 +1,8 @@
 import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
 import { Server, type Socket } from 'socket.io';
+import { presentedToken } from '../core/credentials.js';
 import { AppError, PayloadTooLarge, Unauthorized } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { ACCESS_COOKIE, readCookie } from '../modules/auth/cookies.js';
 import type { ClientAddress } from './address.js';
 import { EncodedJson } from './codec.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -29,14 +29,15 @@ function specPayload(event: string, data: unknown): unknown {
   return shape ? shape(plain) : plain;
 }
 
-/** A Socket.IO client's token: `auth.token`, `Authorization: Bearer`, the access cookie, or `?token=`. */
+/**
+ * A Socket.IO client's token: `auth.token`, then what /ws reads (`Authorization: Bearer`, refused
+ * when malformed, or the access cookie), then `?token=` for old clients.
+ */
 function handshakeToken(socket: Socket): string | undefined {
   const { auth, headers, query } = socket.handshake;
   if (typeof auth?.token === 'string' && auth.token) return auth.token;
-  const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '')?.[1];
-  if (bearer) return bearer;
-  const cookie = readCookie(headers.cookie ?? '', ACCESS_COOKIE);
-  if (cookie) return cookie;
+  const presented = presentedToken(headers.authorization, headers.cookie);
+  if (presented) return presented.token;
   return typeof query.token === 'string' && query.token ? query.token : undefined;
 }
 

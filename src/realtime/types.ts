@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Principal } from '../modules/auth/principal.js';
+import type { Principal } from '../core/principal.js';
 
 /** Which transport carries a connection. */
 export type TransportName = 'ws' | 'socket.io';

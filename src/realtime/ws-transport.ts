@@ -1,8 +1,8 @@
 import type uWS from 'uWebSockets.js';
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import { presentedToken } from '../core/credentials.js';
 import { AppError, RateLimited, Unauthorized } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { ACCESS_COOKIE, readCookie } from '../modules/auth/cookies.js';
 import { decodeFrame, encodeFrame } from './codec.js';
 import { CloseCode, type Dispatcher } from './dispatcher.js';
 import type { ClientAddress } from './address.js';
@@ -25,11 +25,6 @@ function sendCorked(): void {
   corkedSocket!.send(corkedFrame, false);
   corkedSocket = undefined;
   corkedFrame = '';
-}
-
-function bearerToken(header: string): string | undefined {
-  const match = /^Bearer\s+(\S+)$/i.exec(header);
-  return match?.[1];
 }
 
 /** A connection on the native `/ws` protocol: JSON frames `{event, data, id}`. */
@@ -132,7 +127,6 @@ export class WsTransport implements TopicPublisher {
   private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
     const origin = req.getHeader('origin');
     const ip = this.options.address.of(res, req);
-    const token = bearerToken(req.getHeader('authorization')) ?? readCookie(req.getHeader('cookie'), ACCESS_COOKIE);
 
     // RFC 6455 asks for "Connection: Upgrade". uWebSockets.js reads any other five-letter value as
     // "close" and would drop the socket in the middle of upgrading it.
@@ -145,6 +139,13 @@ export class WsTransport implements TopicPublisher {
     if (origin && !allowedOrigins.has('*') && !allowedOrigins.has(origin)) {
       this.options.logger.warn({ origin, ip }, 'refused WebSocket upgrade from a foreign origin');
       res.writeStatus('403 Forbidden').end('Origin not allowed');
+      return;
+    }
+    let token: string | undefined;
+    try {
+      token = presentedToken(req.getHeader('authorization'), req.getHeader('cookie'))?.token;
+    } catch (error) {
+      res.writeStatus('401 Unauthorized').end((error as AppError).message);
       return;
     }
     try {

@@ -3,6 +3,7 @@ import { EncodedJson } from '../../realtime/codec.js';
 import { roomTopic } from '../../realtime/publisher.js';
 import { handler, type HubModule } from '../../realtime/types.js';
 import { JoinRoomEvent } from '../rooms/schemas.js';
+import type { RoomAccess } from '../rooms/access.js';
 import type { RoomsService } from '../rooms/service.js';
 import { presentMessage } from './presenter.js';
 import { EditMessageEvent, MessageRef, ReactionEvent, SendMessageSchema } from './schemas.js';
@@ -10,13 +11,20 @@ import type { MessagesService } from './service.js';
 
 const HISTORY_LIMIT = 50;
 
+export interface MessagesEventsDeps {
+  messages: MessagesService;
+  access: RoomAccess;
+  /** Joins a public room on join_room (the spec has no other call for it). */
+  rooms: Pick<RoomsService, 'join'>;
+}
+
 /**
  * A member's join_room, or a first join of a public room: the spec has no other call to join one.
  * A private room stays FORBIDDEN, the same answer as a room that does not exist.
  */
-async function joinOrRequireMember(rooms: RoomsService, roomId: string, userId: string): Promise<void> {
+async function joinOrMayRead({ access, rooms }: MessagesEventsDeps, roomId: string, userId: string): Promise<void> {
   try {
-    await rooms.requireMember(roomId, userId);
+    await access.mayRead(roomId, userId);
   } catch (error) {
     if (!(error instanceof Forbidden)) throw error;
     try {
@@ -28,13 +36,14 @@ async function joinOrRequireMember(rooms: RoomsService, roomId: string, userId: 
 }
 
 /** The hub's message events; each replies to the sender and the service broadcasts to the room. */
-export function messagesEvents(messages: MessagesService, rooms: RoomsService): HubModule {
+export function messagesEvents(deps: MessagesEventsDeps): HubModule {
+  const { messages } = deps;
   return {
     handlers: {
       join_room: handler({
         schema: JoinRoomEvent,
         handle: async ({ conn, principal }, { roomId, since }) => {
-          await joinOrRequireMember(rooms, roomId, principal.userId);
+          await joinOrMayRead(deps, roomId, principal.userId);
           if (conn.closed) return;
           // Subscribed before reading: a message stored meanwhile arrives live if the replay misses it.
           conn.subscribe(roomTopic(roomId));
@@ -54,10 +63,9 @@ export function messagesEvents(messages: MessagesService, rooms: RoomsService): 
       send_message: handler({
         schema: SendMessageSchema,
         handle: async ({ principal }, data) => {
-          const result = await messages.send(principal.userId, data);
+          const { json, created } = await messages.send(principal.userId, data);
           // The broadcast's JSON is reused, so the message is serialised once for both frames.
-          const json = result.json ?? JSON.stringify(presentMessage(result.doc));
-          return { event: 'message_sent', data: new EncodedJson(`{"message":${json},"duplicate":${!result.created}}`) };
+          return { event: 'message_sent', data: new EncodedJson(`{"message":${json},"duplicate":${!created}}`) };
         },
       }),
       mark_message_read: handler({

@@ -3,7 +3,7 @@ import { roomTopic } from '../../realtime/publisher.js';
 import { handler, type Connection, type HubModule, type RoomBroadcaster } from '../../realtime/types.js';
 import type { RoomEntry } from './membership-cache.js';
 import { LeaveRoomEvent, TypingEvent } from './schemas.js';
-import type { RoomsService } from './service.js';
+import type { RoomAccess } from './access.js';
 
 /** A `true` is relayed at most this often per connection and room; one `false` may follow each. */
 const TYPING_INTERVAL_MS = 2000;
@@ -37,15 +37,20 @@ function relayTyping(conn: Connection, rooms: RoomBroadcaster, roomId: string, i
   rooms.publish(roomTopic(roomId), 'user_typing', { roomId, userId: conn.principal!.userId, username: conn.username, isTyping }, conn);
 }
 
+export interface RoomsEventsDeps {
+  access: RoomAccess;
+  usernameOf: UsernameLookup;
+}
+
 /** leave_room and user_typing; join_room lives with the messages it replays. */
-export function roomsEvents(rooms: RoomsService, usernameOf: UsernameLookup): HubModule {
+export function roomsEvents({ access, usernameOf }: RoomsEventsDeps): HubModule {
   const lookups = new WeakMap<Connection, Promise<string>>();
   return {
     handlers: {
       leave_room: handler({
         schema: LeaveRoomEvent,
         handle: async ({ conn, principal }, { roomId }) => {
-          await rooms.requireMember(roomId, principal.userId);
+          await access.mayRead(roomId, principal.userId);
           if (conn.closed) return;
           conn.unsubscribe(roomTopic(roomId));
           conn.typing?.delete(roomId);
@@ -57,13 +62,13 @@ export function roomsEvents(rooms: RoomsService, usernameOf: UsernameLookup): Hu
         // Throttled per room instead: a flood of typing events costs the sender nothing else.
         rateLimited: false,
         handle: ({ conn, rooms: broadcaster }, { roomId, isTyping }) => {
-          const entry = rooms.peek(roomId);
-          if (entry && conn.username !== undefined) {
+          const entry = access.room(roomId);
+          if (!(entry instanceof Promise) && conn.username !== undefined) {
             if (shouldRelay(conn, entry, roomId, isTyping)) relayTyping(conn, broadcaster, roomId, isTyping);
             return;
           }
           return (async () => {
-            const loaded = entry ?? (await rooms.load(roomId));
+            const loaded = await entry;
             if (conn.closed || !shouldRelay(conn, loaded, roomId, isTyping)) return;
             if (conn.username === undefined) {
               // One lookup per connection; relays waiting on it leave in the order they came.
