@@ -282,9 +282,10 @@ func (p *chatdProto) Setup(c *Conn, join bool) error {
 	return waitFor(c, "join_room reply", func(m []byte) bool { return bytes.Contains(m, []byte(`"id":"join"`)) }, isErr)
 }
 
-func (p *chatdProto) AppendPublish(dst []byte, c *Conn, content []byte) []byte {
+// appendSendMessage appends send_message's data object for connection c's next message.
+func (p *chatdProto) appendSendMessage(dst []byte, c *Conn, content []byte) []byte {
 	c.nextID++
-	dst = append(dst, `{"event":"send_message","data":{"roomId":"`...)
+	dst = append(dst, `{"roomId":"`...)
 	dst = append(dst, p.conns[c.idx].RoomID...)
 	dst = append(dst, `","content":"`...)
 	dst = append(dst, content...)
@@ -292,7 +293,13 @@ func (p *chatdProto) AppendPublish(dst []byte, c *Conn, content []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(c.idx), 10)
 	dst = append(dst, '-')
 	dst = strconv.AppendInt(dst, int64(c.nextID), 10)
-	dst = append(dst, `"},"id":`...)
+	return append(dst, `"}`...)
+}
+
+func (p *chatdProto) AppendPublish(dst []byte, c *Conn, content []byte) []byte {
+	dst = append(dst, `{"event":"send_message","data":`...)
+	dst = p.appendSendMessage(dst, c, content)
+	dst = append(dst, `,"id":`...)
 	dst = strconv.AppendInt(dst, int64(c.nextID), 10)
 	return append(dst, '}')
 }
@@ -343,16 +350,9 @@ func (p *chatdSioProto) Setup(c *Conn, join bool) error {
 }
 
 func (p *chatdSioProto) AppendPublish(dst []byte, c *Conn, content []byte) []byte {
-	c.nextID++
-	dst = append(dst, `42["send_message",{"roomId":"`...)
-	dst = append(dst, p.conns[c.idx].RoomID...)
-	dst = append(dst, `","content":"`...)
-	dst = append(dst, content...)
-	dst = append(dst, `","clientMsgId":"lg`...)
-	dst = strconv.AppendInt(dst, int64(c.idx), 10)
-	dst = append(dst, '-')
-	dst = strconv.AppendInt(dst, int64(c.nextID), 10)
-	return append(dst, `"}]`...)
+	dst = append(dst, `42["send_message",`...)
+	dst = p.appendSendMessage(dst, c, content)
+	return append(dst, ']')
 }
 
 func (*chatdSioProto) Classify(c *Conn, msg []byte) Kind {

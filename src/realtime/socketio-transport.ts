@@ -1,12 +1,10 @@
-import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
+import type { WebSocketBehavior } from 'uWebSockets.js';
 import { Server, type Socket } from 'socket.io';
 import { presentedToken } from '../core/credentials.js';
 import { AppError, PayloadTooLarge, Unauthorized } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { ClientAddress } from './address.js';
 import { EncodedJson } from './codec.js';
-import type { Dispatcher } from './dispatcher.js';
-import type { ConnectionRegistry, TopicPublisher } from './registry.js';
+import type { TopicPublisher } from './registry.js';
+import type { TransportOptions } from './transport.js';
 import { Connection, type ReplyTo } from './types.js';
 
 /** Where Socket.IO lives on the hub's port (Socket.IO's own default, which the spec's clients use). */
@@ -97,17 +95,6 @@ export class SocketIoConnection extends Connection {
   }
 }
 
-export interface SocketIoTransportOptions {
-  app: TemplatedApp;
-  dispatcher: Dispatcher;
-  registry: ConnectionRegistry;
-  address: ClientAddress;
-  logger: Logger;
-  allowedOrigins: Set<string>;
-  maxFrameBytes: number;
-  nextConnId(): number;
-}
-
 /**
  * Socket.IO v4 on the hub's uWS app (`io.attachApp`), for clients written from the spec: the
  * handshake authenticates, every event goes to the one dispatcher, and room broadcasts go through
@@ -118,7 +105,7 @@ export class SocketIoTransport implements TopicPublisher {
   readonly io: Server;
   private open = 0;
 
-  constructor(private readonly options: SocketIoTransportOptions) {
+  constructor(private readonly options: TransportOptions) {
     const { app, allowedOrigins, maxFrameBytes, logger } = options;
     const anyOrigin = allowedOrigins.has('*');
     this.io = new Server({

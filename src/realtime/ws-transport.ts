@@ -1,12 +1,11 @@
 import type uWS from 'uWebSockets.js';
-import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { WebSocket } from 'uWebSockets.js';
 import { presentedToken } from '../core/credentials.js';
 import { AppError, RateLimited, Unauthorized } from '../errors.js';
-import type { Logger } from '../logger.js';
 import { decodeFrame, encodeFrame } from './codec.js';
-import { CloseCode, type Dispatcher } from './dispatcher.js';
-import type { ClientAddress } from './address.js';
-import type { ConnectionRegistry, TopicPublisher } from './registry.js';
+import { CloseCode } from './dispatcher.js';
+import type { TopicPublisher } from './registry.js';
+import type { TransportOptions } from './transport.js';
 import { Connection, type ReplyTo } from './types.js';
 
 interface UserData {
@@ -78,16 +77,8 @@ export class NativeConnection extends Connection {
   }
 }
 
-export interface WsTransportOptions {
-  app: TemplatedApp;
-  dispatcher: Dispatcher;
-  registry: ConnectionRegistry;
-  address: ClientAddress;
-  logger: Logger;
-  allowedOrigins: Set<string>;
-  maxFrameBytes: number;
+export interface WsTransportOptions extends TransportOptions {
   idleTimeoutSeconds: number;
-  nextConnId(): number;
 }
 
 /**
