@@ -240,6 +240,7 @@ describe('the web app', { timeout: 90_000 }, () => {
     const image = log(alicePage).getByRole('img', { name: 'garden.png' });
     await image.waitFor();
     await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(64);
+    await screenshots(alicePage, 'direct-message');
 
     // A file over the limit: the server's message next to the attach control; nothing is sent.
     await bobPage.getByLabel('Attach file').setInputFiles({ name: 'big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(MAX_UPLOAD_BYTES + 50_000, 1) });
