@@ -74,6 +74,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     const wsPort = await hub.listen(config.HOST, config.WS_PORT);
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
+    if (webApp) logger.info({ url: config.PUBLIC_URL }, `open ${config.PUBLIC_URL} in a browser to start chatting`);
 
     const server = httpServer;
     const liveHub = hub;
