@@ -270,7 +270,69 @@ describe('the web app', { timeout: 90_000 }, () => {
     }
   });
 
+  it('joins a public room from the directory, pages back through history, shows status, and leaves', async () => {
+    await bobPage.getByRole('button', { name: 'New room' }).click();
+    const create = bobPage.getByRole('dialog', { name: 'New room' });
+    await create.getByLabel('Room name').fill('garden');
+    await create.getByRole('button', { name: 'Create room' }).click();
+    await bobPage.getByRole('heading', { name: 'garden', level: 1 }).waitFor();
+    // More history than one page, sent through the REST API by Bob's session.
+    const roomId = /\/rooms\/([0-9a-f]{24})/.exec(bobPage.url())![1]!;
+    await bobPage.evaluate(`(async () => {
+      const csrf = decodeURIComponent(/chatd_csrf=([^;]+)/.exec(document.cookie)[1]);
+      const refreshed = await fetch('/api/auth/refresh', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: '{}' });
+      const token = (await refreshed.json()).tokens.accessToken;
+      for (let i = 1; i <= 60; i++) {
+        const sent = await fetch('/api/messages', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token }, body: JSON.stringify({ roomId: '${roomId}', content: 'seed ' + i + '.' }) });
+        if (sent.status !== 201) throw new Error('seeding failed: ' + sent.status);
+      }
+    })()`);
+
+    await alicePage.getByRole('button', { name: 'Browse rooms' }).click();
+    await alicePage.getByRole('dialog', { name: 'Public rooms' }).getByRole('button', { name: 'Join garden' }).click();
+    await alicePage.getByRole('heading', { name: 'garden', level: 1 }).waitFor();
+    await message(alicePage, 'seed 60.').waitFor();
+    expect(await message(alicePage, 'seed 1.').count()).toBe(0);
+    // Scrolling to the top loads the page before.
+    await expect.poll(async () => {
+      await log(alicePage).evaluate((element) => element.parentElement!.scrollTo(0, 0));
+      return message(alicePage, 'seed 1.').count();
+    }).toBe(1);
+    expect(await log(alicePage).getByRole('listitem').filter({ hasText: /^seed \d+\.|seed/ }).count()).toBeGreaterThanOrEqual(60);
+
+    // A custom status shows to the other person.
+    await alicePage.getByRole('button', { name: 'Set status' }).click();
+    const status = alicePage.getByRole('dialog', { name: 'Your status' });
+    await status.getByLabel('Presence').selectOption('away');
+    await status.getByLabel('Custom status').fill('In the garden');
+    await status.getByRole('button', { name: 'Save status' }).click();
+    await bobPage.getByRole('link', { name: new RegExp(`^${alice.username}`) }).click();
+    await bobPage.getByText('away — In the garden').waitFor();
+
+    // Leaving takes the room off the list.
+    alicePage.once('dialog', (confirm) => void confirm.accept());
+    await alicePage.getByRole('link', { name: /^garden/ }).click();
+    await alicePage.getByRole('button', { name: 'Leave' }).click();
+    await alicePage.getByRole('heading', { name: `Welcome, ${alice.username}` }).waitFor();
+    expect(await alicePage.getByRole('link', { name: /^garden/ }).count()).toBe(0);
+  });
+
+  it('gives every control an accessible name', async () => {
+    await alicePage.getByRole('link', { name: /^family/ }).click();
+    // A control's name as assistive technology computes it, in the simple forms this app uses.
+    const unnamed: string[] = await alicePage.evaluate(`(() => {
+      const nameOf = (element) => {
+        const labelledBy = element.getAttribute('aria-labelledby');
+        const fromLabels = [...(element.labels ?? [])].map((label) => label.textContent ?? '').join(' ');
+        return (element.getAttribute('aria-label') ?? (labelledBy ? document.getElementById(labelledBy)?.textContent : null) ?? (fromLabels.trim() || element.textContent?.trim() || element.getAttribute('title') || '')).trim();
+      };
+      return [...document.querySelectorAll('button, a[href], input, textarea, select')].filter((element) => !nameOf(element)).map((element) => element.outerHTML.slice(0, 120));
+    })()`);
+    expect(unnamed).toEqual([]);
+  });
+
   it('keeps two tabs of one user signed in when they refresh their session at once', async () => {
+    await bobPage.getByRole('link', { name: /^family/ }).click();
     const secondTab = await newPage(aliceContext);
     await secondTab.goto(`${site}/`);
     await secondTab.getByRole('heading', { name: `Welcome, ${alice.username}` }).waitFor();
