@@ -20,9 +20,9 @@ let server: ChatdServer;
 let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
 let browser: Browser;
 let site: string;
-const suffix = Math.random().toString(36).slice(2, 7);
-const alice = { username: `alice${suffix}`, email: `alice.${suffix}@example.test`, password: 'Garden!Gate7' };
-const bob = { username: `bob${suffix}`, email: `bob.${suffix}@example.test`, password: 'River#Stone8' };
+// This file's chatd has a database of its own, so the names are free (and the screenshots stable).
+const alice = { username: 'alice', email: 'alice@example.test', password: 'Garden!Gate7' };
+const bob = { username: 'bob', email: 'bob@example.test', password: 'River#Stone8' };
 let alicePage: Page;
 let bobPage: Page;
 let aliceContext: BrowserContext;
@@ -74,7 +74,7 @@ const log = (page: Page) => page.getByRole('log');
 const message = (page: Page, text: string) => log(page).getByRole('listitem').filter({ hasText: text });
 const composer = (page: Page) => page.getByRole('textbox', { name: 'Message', exact: true });
 
-/** A small valid PNG (solid colour), made here so the test needs no fixture file. */
+/** A small valid PNG (a sky-to-grass gradient), made here so the test needs no fixture file. */
 function png(width: number, height: number): Buffer {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n;
@@ -98,8 +98,12 @@ function png(width: number, height: number): Buffer {
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header.set([8, 2, 0, 0, 0], 8);
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, Buffer.from([37, 99, 235]))]);
-  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  const rowAt = (y: number) => {
+    const t = y / height;
+    const colour = t < 0.65 ? [Math.round(90 + 100 * t), Math.round(160 + 60 * t), 235] : [60, Math.round(150 - 40 * t), 70];
+    return Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, Buffer.from(colour))]);
+  };
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, (_, y) => rowAt(y))));
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
 }
 
@@ -236,10 +240,10 @@ describe('the web app', { timeout: 90_000 }, () => {
     await alicePage.getByRole('link', { name: new RegExp(`^${bob.username}, 1 unread`) }).click();
     await message(alicePage, 'A private word').waitFor();
 
-    await bobPage.getByLabel('Attach file').setInputFiles({ name: 'garden.png', mimeType: 'image/png', buffer: png(64, 48) });
+    await bobPage.getByLabel('Attach file').setInputFiles({ name: 'garden.png', mimeType: 'image/png', buffer: png(240, 160) });
     const image = log(alicePage).getByRole('img', { name: 'garden.png' });
     await image.waitFor();
-    await expect.poll(() => image.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBe(64);
+    await expect.poll(() => image.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBe(240);
     await screenshots(alicePage, 'direct-message');
 
     // A file over the limit: the server's message next to the attach control; nothing is sent.
