@@ -217,6 +217,16 @@ describe('the web app', { timeout: 90_000 }, () => {
     await log(bobPage).getByText('This message was deleted').waitFor();
     expect(await message(bobPage, 'oops, wrong room').count()).toBe(0);
 
+    // Links: http(s) become links that open apart from the app; nothing else does.
+    await composer(alicePage).fill('see https://example.com/plan?x=1, not javascript:alert(1)');
+    await composer(alicePage).press('Enter');
+    const withLink = message(bobPage, 'see https://example.com/plan');
+    await withLink.waitFor();
+    const link = withLink.getByRole('link', { name: 'https://example.com/plan?x=1' });
+    expect(await link.getAttribute('href')).toBe('https://example.com/plan?x=1');
+    expect(await link.getAttribute('rel')).toContain('noopener');
+    expect(await withLink.getByRole('link').count()).toBe(1);
+
     // A message over the limit: the server's reason next to the composer, the text kept.
     const tooLong = 'x'.repeat(10_001);
     await composer(alicePage).fill(tooLong);
@@ -235,10 +245,13 @@ describe('the web app', { timeout: 90_000 }, () => {
     await dialog.getByRole('button', { name: `Message ${alice.username}` }).click();
     await bobPage.getByRole('heading', { name: alice.username, level: 1 }).waitFor();
 
+    // Alice is in another room: the unread count shows in her tab title and beside the room.
     await composer(bobPage).fill('A private word');
     await composer(bobPage).press('Enter');
+    await expect.poll(() => alicePage.title()).toBe('(1) chatd');
     await alicePage.getByRole('link', { name: new RegExp(`^${bob.username}, 1 unread`) }).click();
     await message(alicePage, 'A private word').waitFor();
+    await expect.poll(() => alicePage.title()).toBe('chatd');
 
     await bobPage.getByLabel('Attach file').setInputFiles({ name: 'garden.png', mimeType: 'image/png', buffer: png(240, 160) });
     const image = log(alicePage).getByRole('img', { name: 'garden.png' });
