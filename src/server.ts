@@ -5,6 +5,7 @@ import { detectEngine } from './db/engine.js';
 import { migrate, migrationStatus } from './db/migrate.js';
 import { createHttpApp } from './http/app.js';
 import { attachHubForwarder, hubHostFor } from './http/hub-forwarder.js';
+import { loadWebApp, WEB_APP_DIR } from './http/web-app.js';
 import type { Logger } from './logger.js';
 import { Hub } from './realtime/hub.js';
 import { detectUwsRuntime } from './realtime/native.js';
@@ -65,7 +66,9 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub.registry });
     for (const module of services.hubModules) hub.use(module);
 
-    const app = createHttpApp({ config, logger, routers: services.routers });
+    const webApp = loadWebApp();
+    if (!webApp) logger.warn({ dir: WEB_APP_DIR }, 'the web app is not built (run `npm run setup`): / answers 404');
+    const app = createHttpApp({ config, logger, routers: services.routers, webApp });
     const wsPort = await hub.listen(config.HOST, config.WS_PORT);
     httpServer = createServer();
     attachHubForwarder(httpServer, app.callback(), { hubHost: hubHostFor(config.HOST), hubPort: wsPort, proof: hub.address.proof, trustProxy: config.TRUST_PROXY, logger });
@@ -74,6 +77,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     database.ownership?.update({ httpPort, wsPort });
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
+    if (webApp) logger.info({ url: config.PUBLIC_URL }, `open ${config.PUBLIC_URL} in a browser to start chatting`);
 
     const server = httpServer;
     const liveHub = hub;

@@ -69,7 +69,7 @@ export const configSchema = z
     WS_PORT: port.default(3001).describe('Port of the WebSocket hub (uWebSockets.js), path /ws.'),
     PUBLIC_URL: httpUrl.default('http://localhost:3000')
       .describe('The address users reach chatd at (used for OAuth redirects, avatars and e-mail links).'),
-    CORS_ORIGIN: commaList.optional()
+    CORS_ORIGIN: commaList.pipe(z.array(z.string().refine((origin) => origin === '*' || httpUrl.safeParse(origin).success, 'each entry must be * or an http:// or https:// origin'))).optional()
       .describe('Comma-separated browser origins allowed to call the API and open the hub. Defaults to the origin of PUBLIC_URL.'),
     TRUST_PROXY: bool.default(false)
       .describe('Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. Only enable behind one.'),
@@ -83,6 +83,8 @@ export const configSchema = z
     JWT_REFRESH_SECRET: secret.describe('Secret that signs refresh tokens, different from JWT_SECRET. `chatd init` generates it.'),
     JWT_EXPIRY: duration.prefault('15m').describe('Lifetime of an access token (15m, 1h, ...).'),
     JWT_REFRESH_EXPIRY: duration.prefault('7d').describe('Lifetime of a refresh token (7d, ...).'),
+    REFRESH_REUSE_GRACE_SECONDS: positiveInt.default(10)
+      .describe('A refresh token presented again within this many seconds of its rotation (two tabs refreshing at once) gets the same new pair instead of ending the session.'),
     JSON_BODY_LIMIT: positiveInt.default(1024 * 1024).describe('Largest JSON request body in bytes; larger ones get 413.'),
     MAX_UPLOAD_BYTES: positiveInt.default(25 * 1024 * 1024).describe('Largest file upload in bytes; larger ones get 413.'),
     UPLOAD_QUOTA_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(1024 * 1024 * 1024)
@@ -187,6 +189,11 @@ export const configSchema = z
   });
 
 export type RawConfig = z.infer<typeof configSchema>;
+
+/** The rule for one setting, for `chatd init` to check a flag or an answer exactly as start-up will. */
+export function settingSchema<K extends keyof typeof configSchema.shape>(variable: K): (typeof configSchema.shape)[K] {
+  return configSchema.shape[variable];
+}
 
 /** Variables whose values must never be printed. */
 export const secretVariables = new Set(['JWT_SECRET', 'JWT_REFRESH_SECRET', 'MONGODB_URI', 'SMTP_URL', 'GOOGLE_CLIENT_SECRET', 'GITHUB_CLIENT_SECRET', 'TURN_SECRET']);
