@@ -1,7 +1,6 @@
 import type { Db } from 'mongodb';
 import { RateLimiterMemory, RateLimiterMongo, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { RateLimited } from '../errors.js';
-import { formatDuration } from '../format.js';
+import { rateLimitedBy } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 export interface RateLimitSetting {
@@ -51,13 +50,6 @@ export async function detectLimitStore(db: Db): Promise<LimitStore> {
   } catch {
     return 'memory';
   }
-}
-
-/** The 429 of a limit: what was counted, the limit, its setting and when to retry, in one sentence. */
-export function rateLimitedBy(setting: RateLimitSetting, description: LimitDescription, retryAfterSeconds: number): RateLimited {
-  const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
-  const message = `${description.counts}: at most ${setting.points} per ${formatDuration(setting.durationSeconds)} (set by ${description.variable}). Try again in ${formatDuration(seconds)}.`;
-  return new RateLimited(seconds, message, description.variable);
 }
 
 /** Builds named limits on the detected store; the store is chosen on first use. */
