@@ -3,18 +3,29 @@ import { formatDuration } from './format.js';
 // Typed application errors. Every transport maps these once: REST to the error envelope with the
 // status, the hub to an `error` frame, the CLI to a one-line message.
 
-export type ErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'QUOTA_EXCEEDED'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'RATE_LIMITED'
-  | 'UNAVAILABLE'
-  | 'INTERNAL';
+/** Every error code with its HTTP status: the one place a code and its status are paired. */
+export const errorStatus = {
+  VALIDATION_FAILED: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  // After PAYLOAD_TOO_LARGE: a bare 413 from a library is a body too large, not a quota.
+  QUOTA_EXCEEDED: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+/** The code of a status from the table, for errors raised by libraries that only carry a status. */
+export function codeOfStatus(status: number): ErrorCode | undefined {
+  return (Object.keys(errorStatus) as ErrorCode[]).find((code) => errorStatus[code] === status);
+}
 
 export interface ErrorDetail {
   path: string;
@@ -26,61 +37,61 @@ export class AppError extends Error {
   readonly status: number;
   readonly details: ErrorDetail[] | undefined;
 
-  constructor(code: ErrorCode, status: number, message: string, details?: ErrorDetail[]) {
+  constructor(code: ErrorCode, message: string, details?: ErrorDetail[]) {
     super(message);
     this.name = new.target.name;
     this.code = code;
-    this.status = status;
+    this.status = errorStatus[code];
     this.details = details;
   }
 }
 
 export class Invalid extends AppError {
   constructor(message: string, details?: ErrorDetail[]) {
-    super('VALIDATION_FAILED', 400, message, details);
+    super('VALIDATION_FAILED', message, details);
   }
 }
 
 export class Unauthorized extends AppError {
   constructor(message = 'Authentication required') {
-    super('UNAUTHORIZED', 401, message);
+    super('UNAUTHORIZED', message);
   }
 }
 
 export class Forbidden extends AppError {
   constructor(message = 'You are not allowed to do that') {
-    super('FORBIDDEN', 403, message);
+    super('FORBIDDEN', message);
   }
 }
 
 export class NotFound extends AppError {
   constructor(message = 'Not found') {
-    super('NOT_FOUND', 404, message);
+    super('NOT_FOUND', message);
   }
 }
 
 export class Conflict extends AppError {
   constructor(message: string, details?: ErrorDetail[]) {
-    super('CONFLICT', 409, message, details);
+    super('CONFLICT', message, details);
   }
 }
 
 export class PayloadTooLarge extends AppError {
   constructor(message = 'Payload too large') {
-    super('PAYLOAD_TOO_LARGE', 413, message);
+    super('PAYLOAD_TOO_LARGE', message);
   }
 }
 
 /** A user's uploads would go over their storage quota: a smaller file may fit, a retry of the same will not. */
 export class QuotaExceeded extends AppError {
   constructor(message: string) {
-    super('QUOTA_EXCEEDED', 413, message);
+    super('QUOTA_EXCEEDED', message);
   }
 }
 
 export class UnsupportedMediaType extends AppError {
   constructor(message = 'Unsupported content type') {
-    super('UNSUPPORTED_MEDIA_TYPE', 415, message);
+    super('UNSUPPORTED_MEDIA_TYPE', message);
   }
 }
 
@@ -90,7 +101,7 @@ export class RateLimited extends AppError {
   readonly setting: string | undefined;
 
   constructor(retryAfterSeconds: number, message = 'Too many requests, try again later', setting?: string) {
-    super('RATE_LIMITED', 429, message);
+    super('RATE_LIMITED', message);
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
     this.setting = setting;
   }
@@ -108,7 +119,7 @@ export function rateLimitedBy(limit: { points: number; durationSeconds: number }
 
 export class Unavailable extends AppError {
   constructor(message = 'Service unavailable') {
-    super('UNAVAILABLE', 503, message);
+    super('UNAVAILABLE', message);
   }
 }
 
