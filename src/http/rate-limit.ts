@@ -16,12 +16,6 @@ export interface LimitDescription {
   counts: string;
 }
 
-/** Keys remembered for a while in the limits' store (the addresses an account signed in from). */
-export interface Memo {
-  remember(key: string): Promise<void>;
-  has(key: string): Promise<boolean>;
-}
-
 /** One named limit: attempts per key (a client address, an account) within a window. */
 export interface Limit {
   /** Counts an attempt; throws RATE_LIMITED (with Retry-After) once the key is over its limit. */
@@ -78,18 +72,6 @@ export class RateLimits {
       reset: async (key) => {
         await (await get()).delete(key);
       },
-    };
-  }
-
-  /** Keys remembered for `durationSeconds` after the last remember(), under `name`. */
-  memo(name: string, durationSeconds: number): Memo {
-    let limiter: Promise<RateLimiterAbstract> | undefined;
-    const get = () => (limiter ??= this.build(name, { points: 1, durationSeconds }));
-    return {
-      remember: async (key) => {
-        await (await get()).set(key, 1, durationSeconds);
-      },
-      has: async (key) => ((await (await get()).get(key))?.consumedPoints ?? 0) > 0,
     };
   }
 
