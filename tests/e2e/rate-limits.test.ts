@@ -47,7 +47,8 @@ function expectRateLimited(response: ApiResponse, windowSeconds: number, setting
   expect(response.body.error.message).toMatch(/Try again in \d+ (seconds?|minutes?|hours?)\./);
 }
 
-describe('login limits (5 failures per 15 minutes per address, 5 per account from new addresses here)', () => {
+// bcrypt on every attempt, and a restart: on a busy two-core machine these take well over the default 30 s.
+describe('login limits (5 failures per 15 minutes per address, 5 per account from new addresses here)', { timeout: 120_000 }, () => {
   it('answers the 6th failed login from one address within a minute with 429 and Retry-After, changing nothing', async () => {
     const account = await register(api, uniqueAccount(), from());
     const address = from();
@@ -138,7 +139,7 @@ describe('login limits (5 failures per 15 minutes per address, 5 per account fro
   });
 });
 
-describe('other limits, each configured on its own', () => {
+describe('other limits, each configured on its own', { timeout: 120_000 }, () => {
   it('limits registrations per address (RATE_LIMIT_REGISTER=3/15m), creating nothing past it', async () => {
     const address = from();
     for (let i = 0; i < 3; i++) await register(api, uniqueAccount(), address);
