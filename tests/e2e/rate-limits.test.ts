@@ -85,7 +85,7 @@ describe('login limits (5 failures per 15 minutes per address, 5 per account fro
 
   it('remembers the owner\'s addresses across a restart (limits on the embedded database start afresh, where they signed in does not)', async () => {
     const env = { BCRYPT_COST: '10', TRUST_PROXY: 'true', RATE_LIMIT_LOGIN_ACCOUNT: '5/15m' };
-    const before = await startChatd({ env });
+    const before = await startChatd({ env, startTimeoutMs: 120_000 });
     let after: ChatdServer | undefined;
     try {
       const beforeApi = apiClient(before.baseUrl);
@@ -93,7 +93,7 @@ describe('login limits (5 failures per 15 minutes per address, 5 per account fro
       const home = from();
       await login(beforeApi, account.email, account.password, home);
       await before.stop();
-      after = await startChatd({ env, mongoUri: before.mongoUri });
+      after = await startChatd({ env, mongoUri: before.mongoUri, startTimeoutMs: 120_000 });
       const afterApi = apiClient(after.baseUrl);
       for (let i = 0; i < 5; i++) expectError(await afterApi.post('/api/auth/login', { email: account.email, password: 'Wr0ng!pass' }, { headers: from() }), 401, 'UNAUTHORIZED');
       expectRateLimited(await afterApi.post('/api/auth/login', { email: account.email, password: 'Wr0ng!pass' }, { headers: from() }), 900, 'RATE_LIMIT_LOGIN_ACCOUNT');
@@ -101,7 +101,7 @@ describe('login limits (5 failures per 15 minutes per address, 5 per account fro
     } finally {
       await Promise.all([before.stop(), after?.stop()]);
     }
-  });
+  }, 300_000);
 
   it('does not count successful logins, and a success does not wipe the guesses counted against the account', async () => {
     const account = await register(api, uniqueAccount(), from());
