@@ -44,10 +44,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const envFile = resolve(cwd, options.envFile ?? env.CHATD_ENV_FILE ?? '.env');
   const fromFile = existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
 
+  // An empty variable means "not set", as in most twelve-factor loaders: it neither counts nor
+  // hides the file's value (compose passes every line of an env_file, blanks included).
   const merged: Record<string, string> = {};
-  for (const [key, value] of Object.entries({ ...fromFile, ...env })) {
-    // An empty variable means "not set", as in most twelve-factor loaders.
-    if (typeof value === 'string' && value.trim() !== '') merged[key] = value.trim();
+  for (const source of [fromFile, env]) {
+    for (const [key, value] of Object.entries(source)) {
+      if (typeof value === 'string' && value.trim() !== '') merged[key] = value.trim();
+    }
   }
 
   const parsed = configSchema.safeParse(merged);
