@@ -146,7 +146,8 @@ export function createServices({ config, logger, db, engine, realtime }: Service
         usersService: accounts.usersService,
         oauth: accounts.oauth,
         signer,
-        secureCookies: config.NODE_ENV === 'production',
+        // Browsers drop Secure cookies over plain http://, so the scheme users reach chatd by decides.
+        secureCookies: new URL(config.PUBLIC_URL).protocol === 'https:',
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
       }),
       usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),

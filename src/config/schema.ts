@@ -58,7 +58,7 @@ const rateLimit = z
 export const configSchema = z
   .object({
     NODE_ENV: z.enum(['production', 'development', 'test']).default('production')
-      .describe('production, development or test. production turns on Secure cookies.'),
+      .describe('production, development or test. Cookies are Secure when PUBLIC_URL is https://, whatever this says.'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
       .describe('Log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON lines (pretty on a terminal).'),
     HOST: z.string().min(1).default('0.0.0.0')
