@@ -43,7 +43,15 @@ function listenHttp(server: Server, host: string, port: number): Promise<number>
 export async function startServer({ config, logger, migrate: applyMigrations = true }: StartOptions): Promise<RunningServer> {
   const runtime = detectUwsRuntime();
   if (!runtime.native) {
-    logger.error({ binary: runtime.binary, reason: runtime.reason }, 'uWebSockets.js is NOT using its native binary: the hub runs on a slow JavaScript fallback');
+    // The only uWebSockets.js builds in the npm registry that load on glibc 2.36 are for Node 20
+    // (README: "Which Node.js"); elsewhere the hub would quietly run many times slower.
+    if (!config.ALLOW_SLOW_HUB) {
+      throw new Error(
+        `uWebSockets.js cannot load its native binary ${runtime.binary} (${runtime.reason}), and its JavaScript fallback is many times slower: ` +
+          `run chatd on Node.js 20 (this is ${process.version}), or set ALLOW_SLOW_HUB=1 to serve on the fallback anyway`,
+      );
+    }
+    logger.error({ binary: runtime.binary, reason: runtime.reason }, 'uWebSockets.js is NOT using its native binary: the hub runs on a slow JavaScript fallback (ALLOW_SLOW_HUB is set)');
   }
 
   const database = await openDatabase(config, logger, { supervise: true });

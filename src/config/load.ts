@@ -41,7 +41,12 @@ export interface LoadOptions {
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const envFile = resolve(cwd, options.envFile ?? env.CHATD_ENV_FILE ?? '.env');
+  const named = options.envFile ?? (env.CHATD_ENV_FILE?.trim() || undefined);
+  const envFile = resolve(cwd, named ?? '.env');
+  // A settings file asked for by name must exist: silently running on defaults would be worse.
+  if (named !== undefined && !existsSync(envFile)) {
+    throw new ConfigError([{ variable: options.envFile !== undefined ? '--env-file' : 'CHATD_ENV_FILE', message: `${envFile} does not exist` }]);
+  }
   const fromFile = existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
 
   // An empty variable means "not set", as in most twelve-factor loaders: it neither counts nor
