@@ -9,6 +9,9 @@ import { Hub } from './realtime/hub.js';
 import { detectUwsRuntime } from './realtime/native.js';
 import { createServices, type Services } from './services.js';
 import { version } from './version.js';
+import { listenMetrics, type MetricsEndpoint } from './metrics/endpoint.js';
+import { observeServer } from './metrics/server-gauges.js';
+import { ChatdMetrics } from './metrics/registry.js';
 
 export interface RunningServer {
   httpPort: number;
@@ -54,10 +57,13 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     logger.error({ binary: runtime.binary, reason: runtime.reason }, 'uWebSockets.js is NOT using its native binary: the hub runs on a slow JavaScript fallback (ALLOW_SLOW_HUB is set)');
   }
 
-  const database = await openDatabase(config, logger, { supervise: true });
+  const metrics = config.METRICS_PORT !== undefined ? new ChatdMetrics() : undefined;
+  const database = await openDatabase(config, logger, { supervise: true, monitorCommands: metrics !== undefined });
+  if (metrics) metrics.observeDatabase(database.client);
   logger.info({ database: database.kind, uri: database.displayUri }, 'database connected');
   let hub: Hub | undefined;
   let httpServer: Server | undefined;
+  let metricsEndpoint: MetricsEndpoint | undefined;
   try {
     // A schema this chatd does not know (it was downgraded, or a newer chatd's backup restored by hand) would be misread and then written.
     const newer = (await migrationStatus(database.db)).filter((entry) => !entry.known);
@@ -68,19 +74,24 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     }
 
     let services: Services | undefined;
-    hub = new Hub({ config, logger, authenticator: { authenticate: (token) => services!.authenticator.authenticate(token) } });
-    services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub });
+    hub = new Hub({ config, logger, metrics, authenticator: { authenticate: (token) => services!.authenticator.authenticate(token) } });
+    services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub, metrics });
     for (const module of services.hubModules) hub.use(module);
 
-    const app = createHttpApp({ config, logger, routers: services.routers });
+    const app = createHttpApp({ config, logger, routers: services.routers, metrics: metrics?.http() });
     httpServer = createServer(app.callback());
     httpServer.keepAliveTimeout = 5000;
     const httpPort = await listenHttp(httpServer, config.HOST, config.PORT);
     const wsPort = await hub.listen(config.HOST, config.WS_PORT);
+    if (metrics) {
+      metricsEndpoint = await listenMetrics(observeServer(metrics, { config, hub, services, database }), config.METRICS_HOST, config.METRICS_PORT!);
+      logger.info({ host: config.METRICS_HOST, port: metricsEndpoint.port }, 'metrics at GET /metrics');
+    }
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
 
     const server = httpServer;
+    const liveMetrics = metricsEndpoint;
     const liveHub = hub;
     const liveServices = services;
     let stopping: Promise<void> | undefined;
@@ -101,6 +112,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
           clearTimeout(deadline);
           await Promise.all(liveServices.jobs.map((job) => job.stop()));
           await liveServices.drain();
+          await liveMetrics?.close();
           await database.close();
           logger.info('stopped');
         })()),
@@ -108,6 +120,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
   } catch (error) {
     hub?.close();
     httpServer?.close();
+    await metricsEndpoint?.close();
     await database.close().catch(() => undefined);
     throw error;
   }

@@ -40,6 +40,7 @@ import { roomsRoutes } from './modules/rooms/routes.js';
 import { RoomsService } from './modules/rooms/service.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
+import type { ChatdMetrics } from './metrics/registry.js';
 
 export interface ServiceDeps {
   config: Config;
@@ -48,6 +49,8 @@ export interface ServiceDeps {
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
+  /** Present when METRICS_PORT is set. */
+  metrics?: ChatdMetrics;
 }
 
 /** A background job run by `chatd serve` (token sweeps, backups, retention). */
@@ -72,7 +75,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, logger, db, engine, realtime }: ServiceDeps): Services {
+export function createServices({ config, logger, db, engine, realtime, metrics }: ServiceDeps): Services {
   const live = new LiveStatuses();
   const accounts = createAccounts({ config, logger, db, realtime, presence: live });
   const { signer, authenticator } = accounts;
@@ -108,6 +111,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     batchMax: config.MESSAGE_BATCH_MAX,
     flushMs: config.MESSAGE_FLUSH_MS,
     queueMax: config.MESSAGE_QUEUE_MAX,
+    onStoreLatency: metrics && ((seconds) => metrics.messageStored(seconds)),
   });
   rooms.useActivity(messages);
   const presence = new PresenceService(users, rooms, realtime, live, logger);

@@ -17,6 +17,8 @@ export interface Database {
 export interface OpenOptions {
   /** Keep the embedded server alive by restarting it when it dies (for `chatd serve`). */
   supervise?: boolean;
+  /** Emit the driver's command events (metrics time every command). */
+  monitorCommands?: boolean;
 }
 
 /** The database named by the URI's path, `chatd` when the path is empty. */
@@ -30,8 +32,9 @@ export function withoutCredentials(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-function clientFor(uri: string): MongoClient {
+function clientFor(uri: string, options: OpenOptions): MongoClient {
   return new MongoClient(uri, {
+    monitorCommands: options.monitorCommands ?? false,
     serverSelectionTimeoutMS: 5000,
     // Let the driver keep retrying during a restart of the embedded server instead of failing fast.
     retryReads: true,
@@ -46,7 +49,7 @@ function clientFor(uri: string): MongoClient {
  */
 export async function openDatabase(config: Config, logger: Logger, options: OpenOptions = {}): Promise<Database> {
   if (config.MONGODB_URI) {
-    const client = clientFor(config.MONGODB_URI);
+    const client = clientFor(config.MONGODB_URI, options);
     await client.connect();
     return {
       client,
@@ -64,7 +67,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
     : new EmbeddedDatabase({ dataDir: config.CHATD_DATA_DIR, launcher: config.CHATD_FERRETDB_BIN, logger: logger.child({ component: 'embedded-db' }), restart: options.supervise ?? false });
   const baseUri = shared ? shared.uri : await embedded!.start();
   const uri = `${baseUri}/chatd?directConnection=true`;
-  const client = clientFor(uri);
+  const client = clientFor(uri, options);
   try {
     await client.connect();
   } catch (error) {

@@ -4,7 +4,7 @@ import helmet from 'koa-helmet';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logger.js';
 import { jsonBody } from './body.js';
-import type { ChatdState } from './context.js';
+import type { ChatdMiddleware, ChatdState } from './context.js';
 import { errorEnvelope } from './errors.js';
 import { requestLog } from './request-log.js';
 import type Router from '@koa/router';
@@ -13,10 +13,12 @@ export interface HttpAppOptions {
   config: Config;
   logger: Logger;
   routers: Router[];
+  /** Times requests by route and status (when METRICS_PORT is set). */
+  metrics?: ChatdMiddleware;
 }
 
 /** The Koa application: logging, the error envelope, security headers, CORS, body limits, routes. */
-export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<ChatdState> {
+export function createHttpApp({ config, logger, routers, metrics }: HttpAppOptions): Koa<ChatdState> {
   // Behind one trusted proxy the client address is the last X-Forwarded-For entry (the one the
   // proxy appended); entries before it come from the client and could be anything.
   const app = new Koa<ChatdState>({ proxy: config.TRUST_PROXY, maxIpsCount: 1 });
@@ -25,6 +27,7 @@ export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<
   app.silent = true;
   const allowed = new Set(config.CORS_ORIGIN);
 
+  if (metrics) app.use(metrics);
   app.use(requestLog(logger.child({ component: 'http' })));
   app.use(errorEnvelope);
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], imgSrc: ["'self'", 'data:'], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } }));

@@ -8,7 +8,7 @@ import { ACCESS_COOKIE, readCookie } from '../modules/auth/cookies.js';
 import type { Authenticator, Principal } from '../modules/auth/principal.js';
 import { decodeFrame, encodeFrame } from './codec.js';
 import type { RealtimePublisher } from './publisher.js';
-import { handler, type HubHandler, type HubModule, type HubSocket, type Reply, type SocketData } from './types.js';
+import { handler, type HubHandler, type HubMetrics, type HubModule, type HubSocket, type Reply, type SocketData } from './types.js';
 
 export interface HubOptions {
   config: Config;
@@ -16,6 +16,7 @@ export interface HubOptions {
   authenticator: Authenticator;
   /** Frames per second a connection may send (burst = 2×); default WS_EVENTS_PER_SECOND. */
   messagesPerSecond?: number;
+  metrics?: HubMetrics;
 }
 
 
@@ -130,6 +131,7 @@ export class Hub implements RealtimePublisher {
   /** Sends one event to every subscriber of `topic`, serialised once. */
   publish(topic: string, event: string, data: unknown): void {
     this.app.publish(topic, encodeFrame(event, data), false);
+    this.options.metrics?.sent(event, this.app.numSubscribers(topic));
   }
 
   /**
@@ -143,18 +145,22 @@ export class Hub implements RealtimePublisher {
     const frame = encodeFrame(event, data);
     if (sockets instanceof Set) for (const ws of sockets) this.sendFrame(ws, frame);
     else this.sendFrame(sockets, frame);
+    this.options.metrics?.sent(event, sockets instanceof Set ? sockets.size : 1);
   }
 
   sendToUsers(userIds: Iterable<string>, event: string, data: unknown): void {
     const frame = encodeFrame(event, data);
+    let deliveries = 0;
     for (const userId of userIds) {
       for (const ws of this.connectionsOf(userId)) {
+        deliveries += 1;
         const queued = this.outbox.get(ws);
         if (queued) queued.frames.push(frame);
         else this.outbox.set(ws, { socket: ws.getUserData(), frames: [frame] });
       }
     }
     this.outboxFlush ??= setImmediate(() => this.flushOutbox());
+    this.options.metrics?.sent(event, deliveries);
   }
 
   /**
@@ -178,6 +184,7 @@ export class Hub implements RealtimePublisher {
   send(ws: HubSocket, event: string, data: unknown, id?: string | number): void {
     if (ws.getUserData().closed) return;
     this.sendFrame(ws, encodeFrame(event, data, id));
+    this.options.metrics?.sent(event, 1);
   }
 
   /**
@@ -382,6 +389,7 @@ export class Hub implements RealtimePublisher {
     }
     const { event, data, id } = frame;
     const definition = this.handlers.get(event);
+    this.options.metrics?.received(definition ? event : 'unknown');
     // Before authentication every event but the public ones is answered alike, known or not.
     if (!socket.principal && definition?.auth !== false) {
       this.fail(ws, new Unauthorized('Authenticate first: send {"event":"authenticate","data":{"token":"..."}}'), id, event);
