@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +76,26 @@ async function createRoom(http: string, token: string): Promise<string> {
   return response.body.room._id;
 }
 
+/**
+ * Gives the older tree's files that equal the working tree's the working tree's times: podman's
+ * layer cache keys a COPY on the files' times as well as their bytes, and `git archive` stamps
+ * everything with the commit's time. The launcher and dependency layers are then reused.
+ */
+function sameTimesAsWorkingTree(dir: string, relative = ''): void {
+  for (const entry of readdirSync(join(dir, relative), { withFileTypes: true })) {
+    const path = join(relative, entry.name);
+    if (entry.isDirectory()) {
+      sameTimesAsWorkingTree(dir, path);
+      continue;
+    }
+    const current = join(repoRoot, path);
+    if (!entry.isFile() || !existsSync(current)) continue;
+    if (!readFileSync(current).equals(readFileSync(join(dir, path)))) continue;
+    const { atime, mtime } = statSync(current);
+    utimesSync(join(dir, path), atime, mtime);
+  }
+}
+
 beforeAll(async () => {
   requirePodman();
   await buildImage(repoRoot, image);
@@ -144,6 +164,7 @@ describe('the chatd image', () => {
     const source = mkdtempSync(join(tmpdir(), 'chatd-older-'));
     try {
       execFileSync('sh', ['-c', `git archive --format=tar ${commit} | tar -x -C "${source}"`], { cwd: repoRoot });
+      sameTimesAsWorkingTree(source);
       // The older code, packaged as images are packaged now (an older Dockerfile may predate the
       // embedded database in the image); only the application differs.
       copyFileSync(join(repoRoot, 'Dockerfile'), join(source, 'Dockerfile'));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register, uniqueAccount } from '../support/accounts.js';
 import { apiClient } from '../support/api.js';
-import { freePort, runChatd, startChatd, type ChatdServer } from '../support/chatd.js';
+import { freePort, repoRoot, runChatd, startChatd, type ChatdServer } from '../support/chatd.js';
 import { HubClient } from '../support/hub-client.js';
 import { cliEnv } from '../support/ops.js';
 import { until } from '../support/wait.js';
@@ -97,6 +97,13 @@ describe('GET /metrics on METRICS_PORT', () => {
     // Process metrics.
     expect(sample(after, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(sample(after, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+
+    // Every series the shipped Grafana dashboard charts is one chatd exports.
+    const dashboard = JSON.parse(readFileSync(join(repoRoot, 'templates', 'grafana-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const charted = new Set(dashboard.panels.flatMap((panel) => panel.targets.flatMap((target) => target.expr.match(/\b(?:chatd|process|nodejs)_\w+/g) ?? [])));
+    expect(charted.size).toBeGreaterThan(10);
+    // A labelled family with no series yet (no database command failed) still declares its type.
+    for (const name of charted) expect(after, name).toMatch(new RegExp(`^(# TYPE )?${name}(\\{| )`, 'm'));
   }, 180_000);
 });
 
