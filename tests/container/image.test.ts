@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,22 +77,18 @@ async function createRoom(http: string, token: string): Promise<string> {
 }
 
 /**
- * Gives the older tree's files that equal the working tree's the working tree's times: podman's
- * layer cache keys a COPY on the files' times as well as their bytes, and `git archive` stamps
- * everything with the commit's time. The launcher and dependency layers are then reused.
+ * Gives the older tree's files and directories the working tree's permission bits: podman's layer
+ * cache keys a COPY on the files' modes as well as their bytes, and `git archive` writes its own
+ * (0664 under git's default tar.umask). Unchanged files then hit the cache, so the launcher and
+ * dependency layers are reused instead of rebuilt.
  */
-function sameTimesAsWorkingTree(dir: string, relative = ''): void {
+function sameModesAsWorkingTree(dir: string, relative = ''): void {
   for (const entry of readdirSync(join(dir, relative), { withFileTypes: true })) {
     const path = join(relative, entry.name);
-    if (entry.isDirectory()) {
-      sameTimesAsWorkingTree(dir, path);
-      continue;
-    }
     const current = join(repoRoot, path);
-    if (!entry.isFile() || !existsSync(current)) continue;
-    if (!readFileSync(current).equals(readFileSync(join(dir, path)))) continue;
-    const { atime, mtime } = statSync(current);
-    utimesSync(join(dir, path), atime, mtime);
+    if (!existsSync(current)) continue;
+    if (entry.isDirectory()) sameModesAsWorkingTree(dir, path);
+    if (entry.isDirectory() || entry.isFile()) chmodSync(join(dir, path), statSync(current).mode & 0o7777);
   }
 }
 
@@ -164,7 +160,7 @@ describe('the chatd image', () => {
     const source = mkdtempSync(join(tmpdir(), 'chatd-older-'));
     try {
       execFileSync('sh', ['-c', `git archive --format=tar ${commit} | tar -x -C "${source}"`], { cwd: repoRoot });
-      sameTimesAsWorkingTree(source);
+      sameModesAsWorkingTree(source);
       // The older code, packaged as images are packaged now (an older Dockerfile may predate the
       // embedded database in the image); only the application differs.
       copyFileSync(join(repoRoot, 'Dockerfile'), join(source, 'Dockerfile'));
