@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chatdBin, freePort, runChatd, startChatd, testDatabaseUri, type RunResult } from '../support/chatd.js';
+import { chatdBin, freePort, runChatd, startChatd, testDatabaseUri } from '../support/chatd.js';
+import { runProcess } from '../support/process.js';
 import { cliEnv } from '../support/ops.js';
 
 // What a new administrator hits first: each of these once printed something unhelpful.
@@ -11,17 +11,7 @@ const tempDir = () => mkdtempSync(join(tmpdir(), 'chatd-edges-'));
 const CLI_TIMEOUT = 120_000;
 
 /** Runs bin/chatd as a user does (its own shebang line, not `node bin/chatd`). */
-function runBin(args: string[], cwd: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(chatdBin, args, { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runBin = (args: string[], cwd: string) => runProcess(chatdBin, args, { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME } });
 
 describe('a settings file that does not exist', () => {
   it('`chatd --env-file /nope/.env <command>` says so in one line and exits 2', async () => {
