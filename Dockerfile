@@ -51,12 +51,12 @@ COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY templates ./templates
 COPY docker/entrypoint.sh /usr/local/bin/chatd-entrypoint
+COPY docker/healthcheck.mjs /usr/local/bin/chatd-healthcheck
 USER chatd
 VOLUME ["/data"]
 EXPOSE 3000 3001
 # Readiness, not liveness: a container whose database stopped answering turns unhealthy.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["chatd-healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["chatd-entrypoint"]
 CMD ["serve"]

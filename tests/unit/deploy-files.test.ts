@@ -15,14 +15,15 @@ describe('deployment files', () => {
     expect(Object.keys(chatd.environment ?? {}).filter((name) => !known.has(name))).toEqual([]);
     expect(chatd.environment!.MONGODB_URI).toBeUndefined();
     expect(chatd.env_file).toBe('.env');
-    expect(chatd.healthcheck!.test.join(' ')).toMatch(/\/readyz/);
+    expect(chatd.healthcheck!.test).toEqual(['CMD', 'chatd-healthcheck']);
+    expect(read('docker/healthcheck.mjs')).toMatch(/\/readyz/);
     expect(chatd.volumes).toEqual(['chatd-data:/data']);
   });
 
   it('the MongoDB compose template reads the env file and checks readiness too', () => {
     const template = read('templates/docker-compose-mongodb.yml.template');
     expect(template).toMatch(/env_file: \{\{ENV_FILE\}\}/);
-    expect(template).toMatch(/\/readyz/);
+    expect(template).toMatch(/test: \["CMD", "chatd-healthcheck"\]/);
     expect(template).toMatch(/image: mongo:7/);
   });
 
@@ -33,7 +34,8 @@ describe('deployment files', () => {
     expect(dockerfile.match(/^FROM node:20-bookworm-slim/gm)).toHaveLength(3);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER chatd$/m);
-    expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/readyz/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK .* CMD \["chatd-healthcheck"\]$/m);
+    expect(dockerfile).toMatch(/^COPY docker\/healthcheck\.mjs \/usr\/local\/bin\/chatd-healthcheck$/m);
     expect(dockerfile).toMatch(/^VOLUME \["\/data"\]$/m);
   });
 
