@@ -58,7 +58,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
   }
 
   const metrics = config.METRICS_PORT !== undefined ? new ChatdMetrics() : undefined;
-  const database = await openDatabase(config, logger, { supervise: true, monitorCommands: metrics !== undefined });
+  const database = await openDatabase(config, logger, { supervise: true, command: 'serve', exclusive: true, monitorCommands: metrics !== undefined });
   if (metrics) metrics.observeDatabase(database.client);
   logger.info({ database: database.kind, uri: database.displayUri }, 'database connected');
   let hub: Hub | undefined;
@@ -83,6 +83,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     httpServer.keepAliveTimeout = 5000;
     const httpPort = await listenHttp(httpServer, config.HOST, config.PORT);
     const wsPort = await hub.listen(config.HOST, config.WS_PORT);
+    database.ownership?.update({ httpPort, wsPort });
     if (metrics) {
       metricsEndpoint = await listenMetrics(observeServer(metrics, { config, hub, services, database }), config.METRICS_HOST, config.METRICS_PORT!);
       logger.info({ host: config.METRICS_HOST, port: metricsEndpoint.port }, 'metrics at GET /metrics');

@@ -1,23 +1,25 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
+import type { BackgroundJob } from './core/background-job.js';
 import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
 import { createAccounts } from './modules/auth/accounts.js';
 import { sessionRecheckJob, tokenSweepJob } from './modules/auth/jobs.js';
 import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
-import type { Authenticator } from './modules/auth/principal.js';
+import type { Authenticator } from './core/principal.js';
 import { authRoutes } from './modules/auth/routes.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { usersRoutes } from './modules/users/routes.js';
-import { callsHubModule } from './modules/calls/events.js';
+import { callsEvents } from './modules/calls/events.js';
 import { CallsRepo } from './modules/calls/repo.js';
-import { callRoutes } from './modules/calls/routes.js';
+import { callsRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
 import { scheduledBackupJob } from './ops/backup/job.js';
 import { retentionJob } from './ops/retention/job.js';
+import { unattachedUploadsJob } from './ops/uploads/job.js';
 import { FilesRepo } from './modules/files/repo.js';
 import { filesRoutes } from './modules/files/routes.js';
 import { FilesService } from './modules/files/service.js';
@@ -32,6 +34,8 @@ import { TimelineRepo } from './modules/messages/timeline-repo.js';
 import { presenceEvents } from './modules/presence/events.js';
 import { LiveStatuses } from './modules/presence/live-statuses.js';
 import { PresenceService } from './modules/presence/service.js';
+import { RoomAccess } from './modules/rooms/access.js';
+import { RoomActivity } from './modules/rooms/activity.js';
 import { roomsEvents } from './modules/rooms/events.js';
 import { MembershipCache } from './modules/rooms/membership-cache.js';
 import { MembershipsRepo } from './modules/rooms/membership-repo.js';
@@ -51,13 +55,6 @@ export interface ServiceDeps {
   realtime: RealtimePublisher;
   /** Present when METRICS_PORT is set. */
   metrics?: ChatdMetrics;
-}
-
-/** A background job run by `chatd serve` (token sweeps, backups, retention). */
-export interface BackgroundJob {
-  name: string;
-  start(): void;
-  stop(): Promise<void> | void;
 }
 
 /** Everything the transports use, wired once: the composition root. */
@@ -89,22 +86,21 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
   const messagesRepo = new MessagesRepo(db);
   const savedIndex = new TimelineRepo(db);
   const timeline: Timeline = engine === 'ferretdb' ? new MemoryTimeline({ messages: messagesRepo, saved: savedIndex, logger }) : new QueryTimeline(messagesRepo, savedIndex);
-  const rooms = new RoomsService({
-    rooms: roomsRepo,
-    memberships: membershipsRepo,
-    cache: new MembershipCache(roomsRepo, membershipsRepo),
-    users,
-    presence: live,
-    realtime,
-    logger,
-  });
-  accounts.usersService.onBlocksChanged((user) => rooms.blocksChanged(user._id, user.blockedUsers));
+  const cache = new MembershipCache(roomsRepo, membershipsRepo);
+  const access = new RoomAccess({ cache, users, logger });
+  accounts.usersService.onBlocksChanged((user) => access.blocksChanged(user._id, user.blockedUsers));
+  const activity = new RoomActivity({ rooms: roomsRepo, memberships: membershipsRepo, logger });
   const storage = new FileStorage(config.CHATD_DATA_DIR);
-  const files = new FilesService(new FilesRepo(db), storage, timeline, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
+  const uploadPolicy = {
+    quotaBytes: config.UPLOAD_QUOTA_BYTES,
+    rate: accounts.rateLimits.limit('upload', config.RATE_LIMIT_UPLOAD, { variable: 'RATE_LIMIT_UPLOAD', counts: 'Uploads by this account' }),
+  };
+  const files = new FilesService(new FilesRepo(db), storage, timeline, (roomId, userId) => access.isMember(roomId, userId), uploadPolicy, logger);
   const messages = new MessagesService({
     repo: messagesRepo,
     timeline,
-    rooms,
+    access,
+    activity,
     files,
     realtime,
     logger,
@@ -113,13 +109,24 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
     queueMax: config.MESSAGE_QUEUE_MAX,
     onStoreLatency: metrics && ((seconds) => metrics.messageStored(seconds)),
   });
-  rooms.useActivity(messages);
-  const presence = new PresenceService(users, rooms, realtime, live, logger);
+  const rooms = new RoomsService({
+    rooms: roomsRepo,
+    memberships: membershipsRepo,
+    cache,
+    access,
+    activity,
+    summaries: messages,
+    users,
+    presence: live,
+    realtime,
+    logger,
+  });
+  const presence = new PresenceService(users, access, realtime, live, logger);
 
   const calls = new CallsService({
     calls: new CallsRepo(db),
     users,
-    rooms,
+    access,
     realtime,
     logger,
     settings: {
@@ -143,7 +150,7 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
     files,
     presence,
     routers: [
-      healthRoutes(db),
+      healthRoutes({ db }),
       authRoutes({
         ...authDeps,
         auth: accounts.auth,
@@ -155,18 +162,18 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
       }),
       usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),
-      roomsRoutes(rooms, auth),
-      messagesRoutes(messages, auth),
-      filesRoutes(files, storage, auth, config.MAX_UPLOAD_BYTES),
-      callRoutes(calls, auth),
+      roomsRoutes({ rooms, requireAuth: auth }),
+      messagesRoutes({ messages, requireAuth: auth }),
+      filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES }),
+      callsRoutes({ calls, requireAuth: auth }),
     ],
-    hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms), presenceEvents(presence), callsHubModule(calls)],
+    hubModules: [messagesEvents({ messages, access }), roomsEvents({ access }), presenceEvents({ presence }), callsEvents({ calls })],
     jobs: [
       {
         name: 'messaging-startup',
         start: () => {
           presence.start();
-          rooms.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand'));
+          access.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand'));
           messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry'));
         },
         stop: () => undefined,
@@ -182,11 +189,12 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
       retentionJob({ config, logger, rooms, messages }),
+      unattachedUploadsJob({ config, logger, files }),
     ],
     drain: async () => {
       // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.
       await messages.drain(Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 3000));
-      await Promise.all([rooms.drain(), presence.drain(), calls.drain()]);
+      await Promise.all([activity.drain(), presence.drain(), calls.drain()]);
     },
   };
 }

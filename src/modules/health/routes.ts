@@ -3,8 +3,12 @@ import type { Db } from 'mongodb';
 import { Unavailable } from '../../errors.js';
 import type { ChatdState } from '../../http/context.js';
 
+export interface HealthRoutesDeps {
+  db: Db;
+}
+
 /** Liveness (the process answers) and readiness (the database answers within a second). */
-export function healthRoutes(db: Db): Router<ChatdState> {
+export function healthRoutes({ db }: HealthRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
   router.get('/healthz', (ctx) => {
     ctx.body = { success: true, status: 'ok' };
