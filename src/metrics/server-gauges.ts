@@ -1,15 +1,13 @@
 import type { Config } from '../config/load.js';
-import type { Database } from '../db/database.js';
 import { readBackupStatus } from '../ops/backup/store.js';
-import type { Hub } from '../realtime/hub.js';
-import type { Services } from '../services.js';
 import type { ChatdMetrics } from './registry.js';
 
+/** The parts of a running server whose state is read at scrape time. */
 export interface ObservedServer {
-  config: Config;
-  hub: Hub;
-  services: Services;
-  database: Database;
+  config: Pick<Config, 'CHATD_DATA_DIR'>;
+  hub: { readonly connectionCount: number };
+  services: { messages: { readonly storeBacklog: number } };
+  database: { embedded?: { readonly exitsTotal: number } | undefined };
 }
 
 /**
