@@ -18,5 +18,6 @@ describe('Secure cookies follow the scheme of PUBLIC_URL, not NODE_ENV', () => {
     } finally {
       expect(await server.stop()).toBe(0);
     }
-  });
+    // A whole chatd starts and stops per case; on a busy two-core machine that takes a while.
+  }, 120_000);
 });
