@@ -67,7 +67,7 @@ const origins = commaList.pipe(
       } catch {
         return false;
       }
-    }, 'each entry must be an origin such as https://chat.example.com or http://localhost:5173 (scheme, host and port only: no path, no trailing slash), or *'),
+    }, 'each entry must be * or an http:// or https:// origin such as https://chat.example.com (scheme, host and port only: no path, no trailing slash)'),
   ),
 );
 const rateLimitPattern = /^(\d+)\s*\/\s*(\d+\s*(?:ms|s|m|h|d)?)$/;
@@ -216,6 +216,11 @@ export const configSchema = z
   });
 
 export type RawConfig = z.infer<typeof configSchema>;
+
+/** The rule for one setting, for `chatd init` to check a flag or an answer exactly as start-up will. */
+export function settingSchema<K extends keyof typeof configSchema.shape>(variable: K): (typeof configSchema.shape)[K] {
+  return configSchema.shape[variable];
+}
 
 /** Variables whose values must never be printed. */
 export const secretVariables = new Set(['JWT_SECRET', 'JWT_REFRESH_SECRET', 'MONGODB_URI', 'SMTP_URL', 'GOOGLE_CLIENT_SECRET', 'GITHUB_CLIENT_SECRET', 'TURN_SECRET']);

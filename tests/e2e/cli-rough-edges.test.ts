@@ -30,7 +30,7 @@ describe('configuration checks', () => {
     const env = await cliEnv(dir, testDatabaseUri('edges'), { HOST: '999.1.1.1', CORS_ORIGIN: 'notanorigin,https://chat.example.com/' });
     const result = await runChatd(['serve'], { cwd: dir, env, timeoutMs: CLI_TIMEOUT });
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^chatd: configuration: CORS_ORIGIN each entry must be an origin such as https:\/\/chat\.example\.com/m);
+    expect(result.stderr).toMatch(/^chatd: configuration: CORS_ORIGIN each entry must be \* or an http:\/\/ or https:\/\/ origin such as https:\/\/chat\.example\.com/m);
     expect(result.stderr).toMatch(/^chatd: configuration: HOST must be an IP address such as 0\.0\.0\.0, 127\.0\.0\.1 or ::, or a host name$/m);
     expect(await fetch(`http://127.0.0.1:${env.PORT}/healthz`).then(() => 'answered', () => 'nothing')).toBe('nothing');
   }, CLI_TIMEOUT);

@@ -60,7 +60,7 @@ describe('configuration', () => {
     }
     expect(loadConfig({ env: { ...secrets, CORS_ORIGIN: '*' }, cwd: tmpdir() }).CORS_ORIGIN).toEqual(['*']);
     for (const origins of ['notanorigin', 'https://chat.example.com/', 'https://chat.example.com/app', 'ftp://files.example.com', 'http://a.example,nope']) {
-      expect(problemsOf({ ...secrets, CORS_ORIGIN: origins }), origins).toEqual([expect.stringMatching(/^CORS_ORIGIN each entry must be an origin/)]);
+      expect(problemsOf({ ...secrets, CORS_ORIGIN: origins }), origins).toEqual([expect.stringMatching(/^CORS_ORIGIN each entry must be \* or an http:\/\/ or https:\/\/ origin such as/)]);
     }
     expect(problemsOf({ ...secrets, METRICS_PORT: '3000' })).toEqual(['METRICS_PORT must differ from PORT and WS_PORT (it is 3000)']);
   });
