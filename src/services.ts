@@ -11,6 +11,7 @@ import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
 import type { Authenticator } from './core/principal.js';
 import { authRoutes } from './modules/auth/routes.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
+import { webAppBuilt } from './http/web-app.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { usersRoutes } from './modules/users/routes.js';
 import { callsEvents } from './modules/calls/events.js';
@@ -160,6 +161,7 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
         // Browsers drop Secure cookies over plain http://, so the scheme users reach chatd by decides.
         secureCookies: new URL(config.PUBLIC_URL).protocol === 'https:',
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
+        webLanding: webAppBuilt() ? '/oauth/done' : undefined,
       }),
       usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),
       roomsRoutes({ rooms, requireAuth: auth }),
@@ -185,7 +187,7 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
         },
         stop: () => recovering,
       },
-      tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
+      tokenSweepJob(accounts.tokens, accounts.knownAddresses, config.TOKEN_SWEEP_CRON, logger),
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
       retentionJob({ config, logger, rooms, messages }),

@@ -117,6 +117,8 @@ export const configSchema = z
     JWT_REFRESH_SECRET: secret.describe('Secret that signs refresh tokens, different from JWT_SECRET. `chatd init` generates it.'),
     JWT_EXPIRY: duration.prefault('15m').describe('Lifetime of an access token (15m, 1h, ...).'),
     JWT_REFRESH_EXPIRY: duration.prefault('7d').describe('Lifetime of a refresh token (7d, ...).'),
+    REFRESH_REUSE_GRACE_SECONDS: positiveInt.default(10)
+      .describe('A refresh token presented again within this many seconds of its rotation (two tabs refreshing at once) gets the same new pair instead of ending the session.'),
     JSON_BODY_LIMIT: positiveInt.default(1024 * 1024).describe('Largest JSON request body in bytes; larger ones get 413.'),
     MAX_UPLOAD_BYTES: positiveInt.default(25 * 1024 * 1024).describe('Largest file upload in bytes; larger ones get 413.'),
     UPLOAD_QUOTA_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(1024 * 1024 * 1024)
@@ -161,7 +163,7 @@ export const configSchema = z
       .describe('bcrypt work factor for passwords (10-15). 12 takes about half a second per login on a small server.'),
     RATE_LIMIT_LOGIN: rateLimit.prefault('5/15m').describe('Failed logins allowed per client address before 429 (attempts/window).'),
     RATE_LIMIT_LOGIN_ACCOUNT: rateLimit.prefault('20/15m')
-      .describe('Failed logins allowed per account from addresses it has not signed in from in the last 3 weeks (attempts/window). Addresses the owner signed in from are exempt, so guessing from elsewhere cannot lock the owner out.'),
+      .describe('Failed logins allowed per account from addresses it has not signed in from in the last 30 days (attempts/window). Addresses the owner signed in from are exempt, so guessing from elsewhere cannot lock the owner out.'),
     RATE_LIMIT_REGISTER: rateLimit.prefault('30/1h')
       .describe('Sign-ups (registrations and first OAuth logins) allowed per client address (attempts/window). Raise it when many people join from behind one address (a school, an office).'),
     RATE_LIMIT_PASSWORD: rateLimit.prefault('5/15m')
