@@ -1,4 +1,4 @@
-# chatd in one container: the CLI, the REST API, the WebSocket hub and the embedded database
+# chatd in one container: the CLI, the REST API with the web app, the WebSocket hub and the embedded database
 # (FerretDB on SQLite files, launcher built from tools/ferretdb) with all data in /data.
 #   docker build -t chatd .
 #   docker run -d --name chatd -v chatd-data:/data -p 3000:3000 -p 3001:3001 chatd
@@ -18,7 +18,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+COPY web ./web
+RUN npm run build && npm run build:web
 
 # Production dependencies only, without the uWebSockets.js binaries of other platforms and Node
 # versions (most of that package's size; dist/ holds copies beside the JS fallback): the image
@@ -48,6 +49,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=launcher /out/chatd-ferretdb ./tools/ferretdb/bin/chatd-ferretdb
 COPY package.json ./
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web/dist ./web/dist
 COPY bin ./bin
 COPY templates ./templates
 COPY docker/entrypoint.sh /usr/local/bin/chatd-entrypoint

@@ -112,6 +112,10 @@ describe('the chatd image', () => {
   it('with only a volume and two published ports is a complete chatd: ready, healthy, messages through the hub and REST', async () => {
     running = await start(image, volume);
     expect((await command('podman', ['healthcheck', 'run', running.name])).code).toBe(0);
+    // The web app is part of the image, served at / from the REST port.
+    const page = await fetch(`${running.http}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
 
     const api = apiClient(running.http);
     account = await register(api, uniqueAccount('box'));
