@@ -46,6 +46,7 @@ import { roomsRoutes } from './modules/rooms/routes.js';
 import { RoomsService } from './modules/rooms/service.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
+import type { ChatdMetrics } from './metrics/registry.js';
 
 export interface ServiceDeps {
   config: Config;
@@ -54,6 +55,8 @@ export interface ServiceDeps {
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
+  /** Present when METRICS_PORT is set. */
+  metrics?: ChatdMetrics;
 }
 
 /** A user's stored name, for the hub's typing relays. */
@@ -76,7 +79,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, logger, db, engine, realtime }: ServiceDeps): Services {
+export function createServices({ config, logger, db, engine, realtime, metrics }: ServiceDeps): Services {
   const live = new LiveStatuses();
   const accounts = createAccounts({ config, logger, db, realtime, presence: live });
   const { signer, authenticator } = accounts;
@@ -111,6 +114,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     batchMax: config.MESSAGE_BATCH_MAX,
     flushMs: config.MESSAGE_FLUSH_MS,
     queueMax: config.MESSAGE_QUEUE_MAX,
+    onStoreLatency: metrics && ((seconds) => metrics.messageStored(seconds)),
   });
   const rooms = new RoomsService({
     rooms: roomsRepo,
@@ -160,7 +164,8 @@ export function createServices({ config, logger, db, engine, realtime }: Service
         usersService: accounts.usersService,
         oauth: accounts.oauth,
         signer,
-        secureCookies: config.NODE_ENV === 'production',
+        // Browsers drop Secure cookies over plain http://, so the scheme users reach chatd by decides.
+        secureCookies: new URL(config.PUBLIC_URL).protocol === 'https:',
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
         webLanding: webAppBuilt() ? '/oauth/done' : undefined,
       }),
