@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
+import { configuredDatabaseKind } from './db/database.js';
 import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
@@ -11,12 +12,16 @@ import type { Authenticator } from './modules/auth/principal.js';
 import { authRoutes } from './modules/auth/routes.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { presentPublicUser } from './modules/users/presenter.js';
 import { usersRoutes } from './modules/users/routes.js';
 import { callsHubModule } from './modules/calls/events.js';
 import { CallsRepo } from './modules/calls/repo.js';
 import { callRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
 import { scheduledBackupJob } from './ops/backup/job.js';
+import { CollectionsRepo } from './ops/backup/collections-repo.js';
+import { backupsRoutes } from './modules/backups/routes.js';
+import { BackupsService } from './modules/backups/service.js';
 import { retentionJob } from './ops/retention/job.js';
 import { FilesRepo } from './modules/files/repo.js';
 import { filesRoutes } from './modules/files/routes.js';
@@ -37,6 +42,7 @@ import { MembershipCache } from './modules/rooms/membership-cache.js';
 import { MembershipsRepo } from './modules/rooms/membership-repo.js';
 import { RoomsRepo } from './modules/rooms/repo.js';
 import { roomsRoutes } from './modules/rooms/routes.js';
+import { RoomsAdmin, roomsAdminRoutes } from './modules/rooms/admin.js';
 import { RoomsService } from './modules/rooms/service.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
@@ -111,6 +117,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
   });
   rooms.useActivity(messages);
   const presence = new PresenceService(users, rooms, realtime, live, logger);
+  accounts.usersService.onProfileChanged((user) => void presence.profileChanged(presentPublicUser(user)));
 
   const calls = new CallsService({
     calls: new CallsRepo(db),
@@ -129,6 +136,13 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     },
   });
   const backups = scheduledBackupJob({ config, logger, db });
+  const adminBackups = new BackupsService({
+    collections: new CollectionsRepo(db),
+    databaseKind: configuredDatabaseKind(config),
+    dataDir: config.CHATD_DATA_DIR,
+    backupDir: config.BACKUP_DIR,
+    logger,
+  });
   let recovering: Promise<void> | undefined;
 
   return {
@@ -139,7 +153,15 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     files,
     presence,
     routers: [
-      healthRoutes(db),
+      healthRoutes({
+        db,
+        databaseKind: configuredDatabaseKind(config),
+        engine,
+        requireAuth: auth,
+        requireAdmin,
+        connections: () => presence.counts(),
+        activeCalls: () => calls.activeCallCount,
+      }),
       authRoutes({
         ...authDeps,
         auth: accounts.auth,
@@ -149,11 +171,13 @@ export function createServices({ config, logger, db, engine, realtime }: Service
         secureCookies: config.NODE_ENV === 'production',
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
       }),
-      usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),
+      usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin, storage }),
       roomsRoutes(rooms, auth),
+      roomsAdminRoutes(new RoomsAdmin(roomsRepo, realtime, config.RETENTION_DAYS), auth, requireAdmin),
       messagesRoutes(messages, auth),
       filesRoutes(files, storage, auth, config.MAX_UPLOAD_BYTES),
       callRoutes(calls, auth),
+      backupsRoutes(adminBackups, auth, requireAdmin),
     ],
     hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms), presenceEvents(presence), callsHubModule(calls)],
     jobs: [
@@ -176,6 +200,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
       tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
+      { name: 'admin-backups', start: () => undefined, stop: () => adminBackups.stop() },
       retentionJob({ config, logger, rooms, messages }),
     ],
     drain: async () => {

@@ -21,6 +21,11 @@ export const newPassword = z
   .refine((value) => /\p{Nd}/u.test(value), 'must contain a digit')
   .refine((value) => /[^\p{L}\p{Nd}\s]/u.test(value), 'must contain a special character (not a letter, digit or space)');
 
+/** A random password that meets the policy (`chatd admin reset-password --generate`, the admin API's reset). */
+export function generatePassword(): string {
+  return `${randomBytes(15).toString('base64url')}-Aa9`;
+}
+
 /** Why a candidate password fails the policy, or undefined when it passes (for the CLI's prompts). */
 export function passwordProblem(candidate: string): string | undefined {
   const parsed = newPassword.safeParse(candidate);

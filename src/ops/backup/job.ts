@@ -1,3 +1,4 @@
+import { configuredDatabaseKind } from '../../db/database.js';
 import type { BackgroundJob } from '../../services.js';
 import { cronJob, type JobDeps } from '../cron-job.js';
 import { backupAndRecord } from './backup.js';
@@ -17,7 +18,7 @@ export function scheduledBackupJob({ config, logger: parent, db }: JobDeps): Bac
       try {
         const result = await backupAndRecord({
           collections,
-          databaseKind: config.MONGODB_URI ? 'mongodb' : 'embedded',
+          databaseKind: configuredDatabaseKind(config),
           dataDir: config.CHATD_DATA_DIR,
           backupDir: config.BACKUP_DIR,
           trigger: 'scheduled',
