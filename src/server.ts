@@ -4,6 +4,7 @@ import { openDatabase, type Database } from './db/database.js';
 import { detectEngine } from './db/engine.js';
 import { migrate, migrationStatus } from './db/migrate.js';
 import { createHttpApp } from './http/app.js';
+import { loadWebApp, WEB_APP_DIR } from './http/web-app.js';
 import type { Logger } from './logger.js';
 import { Hub } from './realtime/hub.js';
 import { detectUwsRuntime } from './realtime/native.js';
@@ -64,7 +65,9 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub });
     for (const module of services.hubModules) hub.use(module);
 
-    const app = createHttpApp({ config, logger, routers: services.routers });
+    const webApp = loadWebApp();
+    if (!webApp) logger.warn({ dir: WEB_APP_DIR }, 'the web app is not built (run `npm run setup`): / answers 404');
+    const app = createHttpApp({ config, logger, routers: services.routers, webApp });
     httpServer = createServer(app.callback());
     httpServer.keepAliveTimeout = 5000;
     const httpPort = await listenHttp(httpServer, config.HOST, config.PORT);

@@ -11,6 +11,7 @@ import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
 import type { Authenticator } from './modules/auth/principal.js';
 import { authRoutes } from './modules/auth/routes.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
+import { webAppBuilt } from './http/web-app.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { presentPublicUser } from './modules/users/presenter.js';
 import { usersRoutes } from './modules/users/routes.js';
@@ -170,6 +171,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
         signer,
         secureCookies: config.NODE_ENV === 'production',
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
+        webLanding: webAppBuilt() ? '/oauth/done' : undefined,
       }),
       usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin, storage }),
       roomsRoutes(rooms, auth),

@@ -7,16 +7,19 @@ import { jsonBody } from './body.js';
 import type { ChatdState } from './context.js';
 import { errorEnvelope } from './errors.js';
 import { requestLog } from './request-log.js';
+import { loadWebApp, webAppMiddleware, webClientRoutes } from './web-app.js';
 import type Router from '@koa/router';
 
 export interface HttpAppOptions {
   config: Config;
   logger: Logger;
   routers: Router[];
+  /** The built web app served at `/`; undefined when it was not built. */
+  webApp?: ReturnType<typeof loadWebApp>;
 }
 
 /** The Koa application: logging, the error envelope, security headers, CORS, body limits, routes. */
-export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<ChatdState> {
+export function createHttpApp({ config, logger, routers, webApp }: HttpAppOptions): Koa<ChatdState> {
   // Behind one trusted proxy the client address is the last X-Forwarded-For entry (the one the
   // proxy appended); entries before it come from the client and could be anything.
   const app = new Koa<ChatdState>({ proxy: config.TRUST_PROXY, maxIpsCount: 1 });
@@ -42,7 +45,8 @@ export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<
     }),
   );
   for (const middleware of jsonBody(config.JSON_BODY_LIMIT)) app.use(middleware);
-  for (const router of routers) {
+  if (webApp) app.use(webAppMiddleware(config, webApp));
+  for (const router of [...routers, webClientRoutes(config)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -41,7 +41,7 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
   const revocations = new RevocationCache({ sessionState: (id) => users.sessionState(id), existing: (ids) => tokens.existing(ids) }, config.AUTH_CACHE_SECONDS * 1000);
   const csrf = new CsrfTokens(config.JWT_SECRET);
   const hasher = new PasswordHasher(config.BCRYPT_COST);
-  const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger });
+  const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger, reuseGraceSeconds: config.REFRESH_REUSE_GRACE_SECONDS });
   const usersService = new UsersService({ users, avatars: new AvatarsRepo(db), hasher, sessions, publicUrl: config.PUBLIC_URL, presence });
   const rateLimits = new RateLimits(db, logger.child({ component: 'rate-limit' }));
   const limits = Object.fromEntries(
