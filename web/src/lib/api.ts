@@ -118,12 +118,12 @@ export async function api<T = any>(path: string, options: CallOptions = {}): Pro
   return parse(response);
 }
 
-/** Uploads a file (multipart field `file`), reporting progress from 0 to 1. */
-export function upload(file: File, onProgress: (fraction: number) => void): Promise<any> {
+/** Uploads a file (multipart field `file`), reporting progress from 0 to 1; to /api/files unless told otherwise (avatars). */
+export function upload(file: Blob, onProgress: (fraction: number) => void, target: { method: string; path: string } = { method: 'POST', path: '/api/files' }): Promise<any> {
   const attempt = () =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
       const request = new XMLHttpRequest();
-      request.open('POST', '/api/files');
+      request.open(target.method, target.path);
       if (accessToken) request.setRequestHeader('Authorization', `Bearer ${accessToken}`);
       request.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
       request.onload = () => resolve({ status: request.status, text: request.responseText });
