@@ -1,4 +1,4 @@
-import { api, setTokens, upload } from '../lib/api';
+import { api, replacingSession, setTokens, upload } from '../lib/api';
 import type { User, UserSettings } from '../lib/types';
 import { chat } from './chat.svelte';
 import { session } from './session.svelte';
@@ -57,7 +57,7 @@ class Settings {
 
   /** Changes the password: this page gets a new session, every other one ends (the server's rule). */
   async changePassword(currentPassword: string, newPassword: string, confirmPassword: string): Promise<void> {
-    const { tokens } = await api('/api/auth/password', { method: 'PUT', body: { currentPassword, newPassword, confirmPassword } });
+    const { tokens } = await replacingSession(() => api('/api/auth/password', { method: 'PUT', body: { currentPassword, newPassword, confirmPassword } }));
     setTokens(tokens);
   }
 
