@@ -120,7 +120,7 @@ export function webAppMiddleware(config: Config, files: Map<string, StaticFile>)
     ctx.set('Cache-Control', file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
     ctx.vary('Accept-Encoding');
     if (file === index) ctx.set('Content-Security-Policy', appPolicy(hubUrlFor(ctx, config)));
-    if (ctx.fresh) {
+    if (ctx.get('if-none-match').split(/\s*,\s*/).includes(file.etag)) {
       ctx.status = 304;
       return;
     }

@@ -70,7 +70,9 @@ class Chat {
     hub.on('reaction_removed', (data) => this.reactionsChanged(data));
     hub.on('message_read', (receipt) => this.receiptReceived(receipt));
     hub.on('user_typing', ({ roomId, userId, isTyping }) => {
-      const room = (this.typing[roomId] ??= {});
+      if (!this.typing[roomId]) this.typing[roomId] = {};
+      const room = this.typing[roomId];
+      this.ensureUser(userId);
       if (isTyping) room[userId] = Date.now() + TYPING_SHOWN_MS;
       else delete room[userId];
     });
@@ -138,6 +140,15 @@ class Chat {
     if (roomId === this.activeRoomId) this.markRead(roomId);
   }
 
+  /**
+   * A room's timeline, created when missing. Read back after assigning: the state proxy wraps what
+   * is assigned, and only changes made through the proxy update the screen.
+   */
+  private timelineOf(roomId: string): TimelineMessage[] {
+    if (!this.timelines[roomId]) this.timelines[roomId] = [];
+    return this.timelines[roomId];
+  }
+
   private newestStored(roomId: string): string | undefined {
     const timeline = this.timelines[roomId];
     if (!timeline) return undefined;
@@ -147,7 +158,7 @@ class Chat {
 
   /** Inserts or replaces a stored message; it replaces its optimistic copy (same clientMsgId). */
   private upsert(message: Message): void {
-    const timeline = (this.timelines[message.roomId] ??= []);
+    const timeline = this.timelineOf(message.roomId);
     const index = timeline.findIndex((m) => m._id === message._id || (message.clientMsgId && m.sending && m.clientMsgId === message.clientMsgId));
     if (index >= 0) {
       timeline[index] = message;
@@ -259,7 +270,7 @@ class Chat {
       createdAt: new Date().toISOString(),
       sending: true,
     };
-    (this.timelines[roomId] ??= []).push(message);
+    this.timelineOf(roomId).push(message);
     void this.deliver(message);
   }
 
