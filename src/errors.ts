@@ -1,17 +1,27 @@
 // Typed application errors. Every transport maps these once: REST to the error envelope with the
 // status, the hub to an `error` frame, the CLI to a one-line message.
 
-export type ErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'RATE_LIMITED'
-  | 'UNAVAILABLE'
-  | 'INTERNAL';
+/** Every error code with its HTTP status: the one place a code and its status are paired. */
+export const errorStatus = {
+  VALIDATION_FAILED: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+/** The code of a status from the table, for errors raised by libraries that only carry a status. */
+export function codeOfStatus(status: number): ErrorCode | undefined {
+  return (Object.keys(errorStatus) as ErrorCode[]).find((code) => errorStatus[code] === status);
+}
 
 export interface ErrorDetail {
   path: string;
@@ -23,54 +33,54 @@ export class AppError extends Error {
   readonly status: number;
   readonly details: ErrorDetail[] | undefined;
 
-  constructor(code: ErrorCode, status: number, message: string, details?: ErrorDetail[]) {
+  constructor(code: ErrorCode, message: string, details?: ErrorDetail[]) {
     super(message);
     this.name = new.target.name;
     this.code = code;
-    this.status = status;
+    this.status = errorStatus[code];
     this.details = details;
   }
 }
 
 export class Invalid extends AppError {
   constructor(message: string, details?: ErrorDetail[]) {
-    super('VALIDATION_FAILED', 400, message, details);
+    super('VALIDATION_FAILED', message, details);
   }
 }
 
 export class Unauthorized extends AppError {
   constructor(message = 'Authentication required') {
-    super('UNAUTHORIZED', 401, message);
+    super('UNAUTHORIZED', message);
   }
 }
 
 export class Forbidden extends AppError {
   constructor(message = 'You are not allowed to do that') {
-    super('FORBIDDEN', 403, message);
+    super('FORBIDDEN', message);
   }
 }
 
 export class NotFound extends AppError {
   constructor(message = 'Not found') {
-    super('NOT_FOUND', 404, message);
+    super('NOT_FOUND', message);
   }
 }
 
 export class Conflict extends AppError {
   constructor(message: string, details?: ErrorDetail[]) {
-    super('CONFLICT', 409, message, details);
+    super('CONFLICT', message, details);
   }
 }
 
 export class PayloadTooLarge extends AppError {
   constructor(message = 'Payload too large') {
-    super('PAYLOAD_TOO_LARGE', 413, message);
+    super('PAYLOAD_TOO_LARGE', message);
   }
 }
 
 export class UnsupportedMediaType extends AppError {
   constructor(message = 'Unsupported content type') {
-    super('UNSUPPORTED_MEDIA_TYPE', 415, message);
+    super('UNSUPPORTED_MEDIA_TYPE', message);
   }
 }
 
@@ -78,14 +88,14 @@ export class RateLimited extends AppError {
   readonly retryAfterSeconds: number;
 
   constructor(retryAfterSeconds: number, message = 'Too many requests, try again later') {
-    super('RATE_LIMITED', 429, message);
+    super('RATE_LIMITED', message);
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
   }
 }
 
 export class Unavailable extends AppError {
   constructor(message = 'Service unavailable') {
-    super('UNAVAILABLE', 503, message);
+    super('UNAVAILABLE', message);
   }
 }
 

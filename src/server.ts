@@ -47,7 +47,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     logger.error({ binary: runtime.binary, reason: runtime.reason }, 'uWebSockets.js is NOT using its native binary: the hub runs on a slow JavaScript fallback');
   }
 
-  const database = await openDatabase(config, logger, { supervise: true });
+  const database = await openDatabase(config, logger, { supervise: true, command: 'serve', exclusive: true });
   logger.info({ database: database.kind, uri: database.displayUri }, 'database connected');
   let hub: Hub | undefined;
   let httpServer: Server | undefined;
@@ -72,6 +72,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     httpServer.keepAliveTimeout = 5000;
     const httpPort = await listenHttp(httpServer, config.HOST, config.PORT);
     const wsPort = await hub.listen(config.HOST, config.WS_PORT);
+    database.ownership?.update({ httpPort, wsPort });
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
 

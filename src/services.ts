@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
+import type { BackgroundJob } from './core/background-job.js';
 import { configuredDatabaseKind } from './db/database.js';
 import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
@@ -8,16 +9,16 @@ import type { Logger } from './logger.js';
 import { createAccounts } from './modules/auth/accounts.js';
 import { sessionRecheckJob, tokenSweepJob } from './modules/auth/jobs.js';
 import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
-import type { Authenticator } from './modules/auth/principal.js';
+import type { Authenticator } from './core/principal.js';
 import { authRoutes } from './modules/auth/routes.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
 import { webAppBuilt } from './http/web-app.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { presentPublicUser } from './modules/users/presenter.js';
 import { usersRoutes } from './modules/users/routes.js';
-import { callsHubModule } from './modules/calls/events.js';
+import { callsEvents } from './modules/calls/events.js';
 import { CallsRepo } from './modules/calls/repo.js';
-import { callRoutes } from './modules/calls/routes.js';
+import { callsRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
 import { scheduledBackupJob } from './ops/backup/job.js';
 import { CollectionsRepo } from './ops/backup/collections-repo.js';
@@ -38,6 +39,8 @@ import { TimelineRepo } from './modules/messages/timeline-repo.js';
 import { presenceEvents } from './modules/presence/events.js';
 import { LiveStatuses } from './modules/presence/live-statuses.js';
 import { PresenceService } from './modules/presence/service.js';
+import { RoomAccess } from './modules/rooms/access.js';
+import { RoomActivity } from './modules/rooms/activity.js';
 import { roomsEvents } from './modules/rooms/events.js';
 import { MembershipCache } from './modules/rooms/membership-cache.js';
 import { MembershipsRepo } from './modules/rooms/membership-repo.js';
@@ -55,13 +58,6 @@ export interface ServiceDeps {
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
-}
-
-/** A background job run by `chatd serve` (token sweeps, backups, retention). */
-export interface BackgroundJob {
-  name: string;
-  start(): void;
-  stop(): Promise<void> | void;
 }
 
 /** Everything the transports use, wired once: the composition root. */
@@ -93,22 +89,17 @@ export function createServices({ config, logger, db, engine, realtime }: Service
   const messagesRepo = new MessagesRepo(db);
   const savedIndex = new TimelineRepo(db);
   const timeline: Timeline = engine === 'ferretdb' ? new MemoryTimeline({ messages: messagesRepo, saved: savedIndex, logger }) : new QueryTimeline(messagesRepo, savedIndex);
-  const rooms = new RoomsService({
-    rooms: roomsRepo,
-    memberships: membershipsRepo,
-    cache: new MembershipCache(roomsRepo, membershipsRepo),
-    users,
-    presence: live,
-    realtime,
-    logger,
-  });
-  accounts.usersService.onBlocksChanged((user) => rooms.blocksChanged(user._id, user.blockedUsers));
+  const cache = new MembershipCache(roomsRepo, membershipsRepo);
+  const access = new RoomAccess({ cache, users, logger });
+  accounts.usersService.onBlocksChanged((user) => access.blocksChanged(user._id, user.blockedUsers));
+  const activity = new RoomActivity({ rooms: roomsRepo, memberships: membershipsRepo, logger });
   const storage = new FileStorage(config.CHATD_DATA_DIR);
-  const files = new FilesService(new FilesRepo(db), storage, timeline, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
+  const files = new FilesService(new FilesRepo(db), storage, timeline, (roomId, userId) => access.isMember(roomId, userId), logger);
   const messages = new MessagesService({
     repo: messagesRepo,
     timeline,
-    rooms,
+    access,
+    activity,
     files,
     realtime,
     logger,
@@ -116,14 +107,25 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     flushMs: config.MESSAGE_FLUSH_MS,
     queueMax: config.MESSAGE_QUEUE_MAX,
   });
-  rooms.useActivity(messages);
-  const presence = new PresenceService(users, rooms, realtime, live, logger);
+  const rooms = new RoomsService({
+    rooms: roomsRepo,
+    memberships: membershipsRepo,
+    cache,
+    access,
+    activity,
+    summaries: messages,
+    users,
+    presence: live,
+    realtime,
+    logger,
+  });
+  const presence = new PresenceService(users, access, realtime, live, logger);
   accounts.usersService.onProfileChanged((user) => void presence.profileChanged(presentPublicUser(user)));
 
   const calls = new CallsService({
     calls: new CallsRepo(db),
     users,
-    rooms,
+    access,
     realtime,
     logger,
     settings: {
@@ -174,20 +176,20 @@ export function createServices({ config, logger, db, engine, realtime }: Service
         webLanding: webAppBuilt() ? '/oauth/done' : undefined,
       }),
       usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin, storage }),
-      roomsRoutes(rooms, auth),
-      roomsAdminRoutes(new RoomsAdmin(roomsRepo, realtime, config.RETENTION_DAYS), auth, requireAdmin),
-      messagesRoutes(messages, auth),
-      filesRoutes(files, storage, auth, config.MAX_UPLOAD_BYTES),
-      callRoutes(calls, auth),
-      backupsRoutes(adminBackups, auth, requireAdmin),
+      roomsRoutes({ rooms, requireAuth: auth }),
+      roomsAdminRoutes({ admin: new RoomsAdmin(roomsRepo, realtime, config.RETENTION_DAYS), requireAuth: auth, requireAdmin }),
+      messagesRoutes({ messages, requireAuth: auth }),
+      filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES }),
+      callsRoutes({ calls, requireAuth: auth }),
+      backupsRoutes({ backups: adminBackups, requireAuth: auth, requireAdmin }),
     ],
-    hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms), presenceEvents(presence), callsHubModule(calls)],
+    hubModules: [messagesEvents({ messages, access }), roomsEvents({ access }), presenceEvents({ presence }), callsEvents({ calls })],
     jobs: [
       {
         name: 'messaging-startup',
         start: () => {
           presence.start();
-          rooms.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand'));
+          access.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand'));
           messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry'));
         },
         stop: () => undefined,
@@ -208,7 +210,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     drain: async () => {
       // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.
       await messages.drain(Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 3000));
-      await Promise.all([rooms.drain(), presence.drain(), calls.drain()]);
+      await Promise.all([activity.drain(), presence.drain(), calls.drain()]);
     },
   };
 }

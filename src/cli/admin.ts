@@ -36,7 +36,7 @@ async function withAccounts<T>(command: Command, work: (accounts: Accounts) => P
       if (error instanceof AppError) throw new CliError(error.details?.[0] ? `${error.message} (${error.details[0].path})` : error.message);
       throw error;
     }
-  });
+  }, { command: 'admin' });
 }
 
 function checked<S extends z.ZodType>(schema: S, value: string, flag: string): z.infer<S> {

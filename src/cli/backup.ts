@@ -71,7 +71,7 @@ export function registerBackup(program: Command): void {
         console.log(
           `  ${formatCount(documents)} documents in ${result.manifest.collections.length} collections, ${formatCount(result.manifest.uploads.files)} uploads; schema at migration ${result.manifest.lastMigration ?? '(none)'}`,
         );
-      });
+      }, { command: 'backup' });
     });
 
   command

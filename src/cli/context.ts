@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
-import { openDatabase, type Database } from '../db/database.js';
+import { DataDirInUse } from '../db/data-dir-owner.js';
+import { openDatabase, type Database, type OpenOptions } from '../db/database.js';
 import { createLogger, type Logger } from '../logger.js';
 import { CliError } from './errors.js';
 
@@ -23,11 +24,17 @@ export function commandLogger(config: Config): Logger {
 }
 
 /** Runs `work` with a database connection and always closes it (and the embedded server it may have started). */
-export async function withDatabase<T>(config: Config, logger: Logger, work: (database: Database) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(config: Config, logger: Logger, work: (database: Database) => Promise<T>, options: OpenOptions & { command: string }): Promise<T> {
   let database: Database;
   try {
-    database = await openDatabase(config, logger);
+    database = await openDatabase(config, logger, options);
   } catch (error) {
+    if (error instanceof DataDirInUse) {
+      throw new CliError(
+        `${error.message}; nothing was changed`,
+        error.owner?.command === 'serve' && !options.exclusive ? 'it is still starting: try again in a moment' : 'stop it first (for example `systemctl stop chatd`), then run this again',
+      );
+    }
     throw new CliError(`cannot reach the database: ${(error as Error).message}`, config.MONGODB_URI ? 'check MONGODB_URI' : undefined);
   }
   try {

@@ -12,7 +12,7 @@ export function registerMigrate(program: Command): void {
       await withDatabase(config, logger, async ({ db }) => {
         const applied = await migrate(db, { logger });
         console.log(applied.length === 0 ? 'database is up to date; nothing to apply' : `applied ${applied.length} migration(s): ${applied.join(', ')}`);
-      });
+      }, { command: 'migrate' });
     });
 
   command
@@ -31,6 +31,6 @@ export function registerMigrate(program: Command): void {
         const unknown = status.filter((entry) => !entry.known).length;
         if (unknown > 0) console.log(`${unknown} applied by a newer chatd: this one is older than the database; run that version or newer`);
         console.log(pending === 0 ? `all ${status.length - unknown} migrations of this chatd applied` : `${pending} pending: run \`chatd migrate\` (chatd serve also applies them at start)`);
-      });
+      }, { command: 'migrate status' });
     });
 }

@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { findRunningEmbedded } from '../db/embedded.js';
 import { migrate } from '../db/migrate.js';
 import { migrations } from '../db/migrations/index.js';
 import { ArchiveDamaged } from '../ops/backup/archive.js';
@@ -29,13 +28,8 @@ export function registerRestore(program: Command): void {
       const config = configFor(cmd.optsWithGlobals<GlobalOptions>());
       const logger = commandLogger(config);
 
-      const running = config.MONGODB_URI ? undefined : findRunningEmbedded(config.CHATD_DATA_DIR);
-      if (running) {
-        throw new CliError(
-          `chatd serve (process ${running.supervisorPid}) is running on the data directory ${config.CHATD_DATA_DIR}; nothing was changed`,
-          'stop it first (for example `systemctl stop chatd`), restore, then start it again',
-        );
-      }
+      // The data directory's owner is refused by withDatabase (exclusive); a chatd serving this
+      // MongoDB from another data directory is found by its port.
       if (config.MONGODB_URI && (await answersAsChatd(config.PORT))) {
         throw new CliError(`a chatd is serving on port ${config.PORT} of this machine; nothing was changed`, 'stop chatd serve first, restore, then start it again');
       }
@@ -73,6 +67,6 @@ export function registerRestore(program: Command): void {
         console.log(
           result.migrationsApplied.length > 0 ? `  applied newer migrations: ${result.migrationsApplied.join(', ')}` : `  schema at migration ${result.manifest.lastMigration ?? '(none)'}, already current`,
         );
-      });
+      }, { command: 'restore', exclusive: true });
     });
 }

@@ -1,7 +1,8 @@
 import { MongoClient, type Db } from 'mongodb';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logger.js';
-import { EmbeddedDatabase, findRunningEmbedded } from './embedded.js';
+import { DataDirInUse, DataDirOwnership, findOwner } from './data-dir-owner.js';
+import { EmbeddedDatabase } from './embedded.js';
 
 export interface Database {
   client: MongoClient;
@@ -11,12 +12,21 @@ export interface Database {
   /** `mongodb` for a configured server, `embedded` when chatd runs FerretDB itself, `embedded-shared` when another chatd process runs it. */
   kind: 'mongodb' | 'embedded' | 'embedded-shared';
   embedded: EmbeddedDatabase | undefined;
+  /** This process's hold on the data directory (released by close), when it took it. */
+  ownership: DataDirOwnership | undefined;
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
   /** Keep the embedded server alive by restarting it when it dies (for `chatd serve`). */
   supervise?: boolean;
+  /** The command opening the database, told to anyone who asks who owns the data directory. */
+  command?: string;
+  /**
+   * Own the data directory or fail (serve, restore): never share it with a running owner.
+   * Without it, a command uses the database of the process owning the directory, if any.
+   */
+  exclusive?: boolean;
 }
 
 /** Which database the configuration asks for: a MongoDB server (MONGODB_URI), or the embedded one. */
@@ -46,45 +56,76 @@ function clientFor(uri: string): MongoClient {
 }
 
 /**
- * Connects to MONGODB_URI, or to the embedded database: the one another chatd process already
- * runs on this data directory, else a new one this process starts and owns.
+ * Connects to MONGODB_URI, or to the embedded database: the one run by the process that owns
+ * this data directory (asked of its lock, so a database respawned since is still found), else a
+ * new one this process starts, owning the directory until close.
  */
 export async function openDatabase(config: Config, logger: Logger, options: OpenOptions = {}): Promise<Database> {
   if (config.MONGODB_URI) {
+    // The server owns the uploads and keeps state in memory that nobody else may write behind
+    // its back, so serve and restore hold the data directory on MongoDB too.
+    const ownership = options.exclusive ? await DataDirOwnership.acquire(config.CHATD_DATA_DIR, options.command ?? 'command') : undefined;
     const client = clientFor(config.MONGODB_URI);
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (error) {
+      await ownership?.release();
+      throw error;
+    }
     return {
       client,
       db: client.db(databaseName(config.MONGODB_URI)),
       displayUri: withoutCredentials(config.MONGODB_URI),
       kind: 'mongodb',
       embedded: undefined,
-      close: () => client.close(),
+      ownership,
+      async close() {
+        await client.close();
+        await ownership?.release();
+      },
     };
   }
 
-  const shared = findRunningEmbedded(config.CHATD_DATA_DIR);
-  const embedded = shared
-    ? undefined
-    : new EmbeddedDatabase({ dataDir: config.CHATD_DATA_DIR, launcher: config.CHATD_FERRETDB_BIN, logger: logger.child({ component: 'embedded-db' }), restart: options.supervise ?? false });
-  const baseUri = shared ? shared.uri : await embedded!.start();
-  const uri = `${baseUri}/chatd?directConnection=true`;
-  const client = clientFor(uri);
+  const dataDir = config.CHATD_DATA_DIR;
+  const owner = await findOwner(dataDir);
+  if (owner && options.exclusive) throw new DataDirInUse(dataDir, owner);
+  if (owner) {
+    if (!owner.databaseUri) throw new DataDirInUse(dataDir, owner);
+    return connectEmbedded(`${owner.databaseUri}/chatd?directConnection=true`, 'embedded-shared', undefined, undefined);
+  }
+  const ownership = await DataDirOwnership.acquire(dataDir, options.command ?? 'command');
+  let embedded: EmbeddedDatabase | undefined;
   try {
-    await client.connect();
+    embedded = new EmbeddedDatabase({
+      dataDir,
+      launcher: config.CHATD_FERRETDB_BIN,
+      logger: logger.child({ component: 'embedded-db' }),
+      restart: options.supervise ?? false,
+    });
+    const baseUri = await embedded.start();
+    ownership.update({ databaseUri: baseUri });
+    return await connectEmbedded(`${baseUri}/chatd?directConnection=true`, 'embedded', embedded, ownership);
   } catch (error) {
-    await embedded?.stop();
+    await embedded?.stop().catch(() => undefined);
+    await ownership.release();
     throw error;
   }
+}
+
+async function connectEmbedded(uri: string, kind: 'embedded' | 'embedded-shared', embedded: EmbeddedDatabase | undefined, ownership: DataDirOwnership | undefined): Promise<Database> {
+  const client = clientFor(uri);
+  await client.connect();
   return {
     client,
     db: client.db('chatd'),
     displayUri: uri,
-    kind: shared ? 'embedded-shared' : 'embedded',
+    kind,
     embedded,
+    ownership,
     async close() {
       await client.close();
       await embedded?.stop();
+      await ownership?.release();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -7,13 +7,19 @@ import { MongoClient } from 'mongodb';
 import type { Logger } from '../logger.js';
 import { packageRoot } from '../version.js';
 
-/** Written beside the SQLite files so that other chatd commands reuse a running server. */
+/**
+ * Written beside the SQLite files for people and tools, rewritten on every respawn. chatd itself
+ * decides who runs the database from the data directory's lock (data-dir-owner.ts), never from it.
+ */
 export interface EmbeddedState {
   uri: string;
   pid: number;
   supervisorPid: number;
   startedAt: string;
 }
+
+/** How long a start waits for another launcher to let go of the database files. */
+const LOCK_WAIT_MS = 10_000;
 
 export class EmbeddedDatabaseError extends Error {
   override name = 'EmbeddedDatabaseError';
@@ -49,18 +55,6 @@ export function processAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The embedded database another chatd process runs on this data directory, if any is alive. */
-export function findRunningEmbedded(dataDir: string): EmbeddedState | undefined {
-  const file = stateFile(dataDir);
-  if (!existsSync(file)) return undefined;
-  try {
-    const state = JSON.parse(readFileSync(file, 'utf8')) as EmbeddedState;
-    return processAlive(state.pid) && processAlive(state.supervisorPid) ? state : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -116,21 +110,35 @@ export class EmbeddedDatabase {
         `the embedded database is not built (${launcher} is missing): run \`npm run setup\` (needs Go), or set MONGODB_URI to use a MongoDB server`,
       );
     }
-    const running = findRunningEmbedded(this.options.dataDir);
-    if (running) {
-      throw new EmbeddedDatabaseError(
-        `the embedded database in ${embeddedDirectory(this.options.dataDir)} is already run by process ${running.supervisorPid}`,
-      );
-    }
     mkdirSync(embeddedDirectory(this.options.dataDir), { recursive: true, mode: 0o700 });
     this.stopping = false;
-    this.uri = await this.spawnLauncher(launcher, this.address ?? '127.0.0.1:0');
+    this.uri = await this.spawnHoldingLock(launcher);
     this.address = new URL(this.uri).host;
     await waitForPing(this.uri, 15_000);
-    const state: EmbeddedState = { uri: this.uri, pid: this.child?.pid ?? 0, supervisorPid: process.pid, startedAt: new Date().toISOString() };
-    writeFileSync(stateFile(this.options.dataDir), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-    this.options.logger.info({ uri: this.uri, pid: state.pid }, 'embedded database started');
+    this.writeState();
+    this.options.logger.info({ uri: this.uri, pid: this.child?.pid }, 'embedded database started');
     return this.uri;
+  }
+
+  /**
+   * Starts the launcher, waiting out a launcher that still holds the files' lock: the one of a
+   * chatd killed a moment ago exits once it sees its standard input close.
+   */
+  private async spawnHoldingLock(launcher: string): Promise<string> {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        return await this.spawnLauncher(launcher, this.address ?? '127.0.0.1:0');
+      } catch (error) {
+        if (!String((error as Error).message).includes('in use by another embedded database process') || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  }
+
+  private writeState(): void {
+    const state: EmbeddedState = { uri: this.uri ?? '', pid: this.child?.pid ?? 0, supervisorPid: process.pid, startedAt: new Date().toISOString() };
+    writeFileSync(stateFile(this.options.dataDir), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
   }
 
   private spawnLauncher(launcher: string, listen: string): Promise<string> {
@@ -181,6 +189,8 @@ export class EmbeddedDatabase {
       this.spawnLauncher(launcher, this.address ?? '127.0.0.1:0')
         .then(async (uri) => {
           await waitForPing(uri, 15_000);
+          this.uri = uri;
+          this.writeState();
           this.restarts = 0;
           this.options.logger.warn({ uri }, 'embedded database restarted');
         })

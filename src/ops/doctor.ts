@@ -3,7 +3,8 @@ import { createServer } from 'node:net';
 import cron from 'node-cron';
 import type { Config } from '../config/load.js';
 import { openDatabase, type Database } from '../db/database.js';
-import { defaultLauncherPath, findRunningEmbedded } from '../db/embedded.js';
+import { DataDirInUse, describeOwner, findOwner } from '../db/data-dir-owner.js';
+import { defaultLauncherPath } from '../db/embedded.js';
 import { migrationStatus } from '../db/migrate.js';
 import { formatAge, formatBytes } from '../format.js';
 import type { Logger } from '../logger.js';
@@ -61,7 +62,7 @@ const embeddedLauncher: Check = async ({ config }) => {
 
 const databaseReachable: Check = async (context) => {
   try {
-    const database = await openDatabase(context.config, context.logger);
+    const database = await openDatabase(context.config, context.logger, { command: 'doctor' });
     context.database = database;
     const info = (await database.db.admin().command({ buildInfo: 1 })) as { version?: string; ferretdbVersion?: string };
     const ferret = info.ferretdbVersion && info.ferretdbVersion !== 'unknown' ? `FerretDB ${info.ferretdbVersion}` : 'FerretDB';
@@ -98,10 +99,15 @@ const ports: Check = async ({ config }) => {
   return results;
 };
 
-const embeddedOwner: Check = async ({ config }) => {
-  if (config.MONGODB_URI) return [];
-  const running = findRunningEmbedded(config.CHATD_DATA_DIR);
-  return { name: 'embedded server', ok: true, detail: running ? `run by chatd process ${running.supervisorPid} at ${running.uri}` : 'not running (chatd starts it on demand)' };
+const dataDirOwner: Check = async ({ config }) => {
+  try {
+    const owner = await findOwner(config.CHATD_DATA_DIR);
+    if (!owner) return { name: 'data directory owner', ok: true, detail: `none: chatd serve is not running on it${config.MONGODB_URI ? '' : ' (the embedded database starts on demand)'}` };
+    return { name: 'data directory owner', ok: true, detail: `${describeOwner(owner)}${owner.databaseUri ? `, embedded database at ${owner.databaseUri}` : ''}` };
+  } catch (error) {
+    if (error instanceof DataDirInUse) return { name: 'data directory owner', ok: false, detail: `held by ${describeOwner(undefined)}` };
+    throw error;
+  }
 };
 
 /** The time between two runs of a cron schedule, taken from its next two runs. */
@@ -135,7 +141,7 @@ const backups: Check = async ({ config }) => {
 };
 
 /** The checks in the order they print; other capabilities append theirs. */
-export const checks: Check[] = [dataDirectory, uwsBinary, embeddedLauncher, embeddedOwner, databaseReachable, migrations, ports, backups];
+export const checks: Check[] = [dataDirectory, uwsBinary, embeddedLauncher, dataDirOwner, databaseReachable, migrations, ports, backups];
 
 export async function runDoctor(context: DoctorContext, list: Check[] = checks): Promise<CheckResult[]> {
   const results: CheckResult[] = [];

@@ -67,6 +67,7 @@ describe('register', () => {
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     expect(svg).toContain('>JD</text>');
     expectError(await api.get('/api/users/000000000000000000000000/avatar'), 404, 'NOT_FOUND');
+    expectError(await api.delete('/api/auth/me'), 405, 'METHOD_NOT_ALLOWED');
   });
 
   it('refuses a taken e-mail (case-insensitively) or username with 409 naming the field, changing nothing', async () => {
@@ -419,6 +420,16 @@ describe('cookie sessions', () => {
     const ok = await api.put('/api/auth/profile', { bio: 'csrf' }, { headers: { Cookie: jar, 'X-CSRF-Token': csrf, Origin: server.baseUrl.replace('127.0.0.1', 'localhost') } });
     expect(ok.status).toBe(200);
     expect(ok.body.user.bio).toBe('csrf');
+  });
+
+  it('refuses a malformed Authorization header on REST and on the hub upgrade alike, even beside a valid cookie', async () => {
+    const account = await register(api);
+    const jar = cookieHeader({ chatd_access: setCookies(account.response).get('chatd_access')!.value });
+    expect((await HubClient.connect(server.wsUrl, { cookie: jar })).socket.close()).toBeUndefined();
+    for (const authorization of [`Basic ${account.accessToken}`, `Bearer`, `Bearer ${account.accessToken} extra`]) {
+      expectError(await api.get('/api/auth/me', { headers: { Cookie: jar, Authorization: authorization } }), 401, 'UNAUTHORIZED');
+      await expect(HubClient.connect(server.wsUrl, { cookie: jar, headers: { Authorization: authorization } })).rejects.toMatchObject({ statusCode: 401 });
+    }
   });
 
   it('refreshes from the refresh cookie with the CSRF token, and refuses it without', async () => {

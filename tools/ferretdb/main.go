@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -41,11 +42,13 @@ func main() {
 	}
 
 	// Two servers writing the same SQLite files would corrupt them; the lock dies with the process.
-	lock, err := os.OpenFile(filepath.Join(abs, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	// The file is kept in a package variable: an *os.File nothing refers to any more is closed by
+	// its finalizer when the garbage collector runs, and closing it releases the flock.
+	dataDirLock, err = os.OpenFile(filepath.Join(abs, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		fail(err.Error())
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := syscall.Flock(int(dataDirLock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		fail("data directory " + abs + " is in use by another embedded database process")
 	}
 
@@ -90,7 +93,11 @@ func main() {
 	if err := <-done; err != nil {
 		fail(err.Error())
 	}
+	runtime.KeepAlive(dataDirLock)
 }
+
+// dataDirLock holds the flock on the data directory for the whole life of the process.
+var dataDirLock *os.File
 
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "chatd-ferretdb: "+msg)

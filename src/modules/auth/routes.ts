@@ -1,12 +1,13 @@
 import Router from '@koa/router';
 import { ObjectId } from 'mongodb';
+import { readCookie } from '../../core/credentials.js';
 import { AppError, Unauthorized } from '../../errors.js';
 import type { ChatdContext, ChatdState } from '../../http/context.js';
 import { input, validate } from '../../http/validate.js';
 import { presentAuthUser, presentSelf } from '../users/presenter.js';
 import { ProfileUpdate, TargetUserParams } from '../users/schemas.js';
 import type { UsersService } from '../users/service.js';
-import { clearedSessionCookies, cookiePaths, OAUTH_COOKIE, readCookie, REFRESH_COOKIE, serializeCookie, sessionCookies } from './cookies.js';
+import { clearedSessionCookies, cookiePaths, OAUTH_COOKIE, REFRESH_COOKIE, serializeCookie, sessionCookies } from './cookies.js';
 import { checkCsrf, principalOf, requireAuth, type AuthMiddlewareDeps } from './middleware.js';
 import type { OAuthFlow } from './oauth.js';
 import {

@@ -13,7 +13,7 @@ import type { PasswordHasher } from './passwords.js';
 import type { LoginBody, PasswordChangeBody, RegisterBody, ResetPasswordBody } from './schemas.js';
 import type { Session, SessionService } from './sessions.js';
 import { tokenId, type TokensRepo } from './tokens-repo.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../../core/principal.js';
 import type { TokenClaims, TokenSigner } from './tokens.js';
 
 /** A password-reset token is valid this long. */

@@ -6,7 +6,7 @@ import type { RealtimePublisher } from '../../realtime/publisher.js';
 import { parseObjectId, type UsersRepo } from '../users/repo.js';
 import type { UserRole } from '../users/types.js';
 import type { CsrfTokens } from './csrf.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../../core/principal.js';
 import type { RevocationCache } from './revocation-cache.js';
 import { tokenId, type TokensRepo } from './tokens-repo.js';
 import { issuedBefore, type TokenClaims, type TokenSigner } from './tokens.js';

@@ -6,8 +6,14 @@ import type { BackupsService } from './service.js';
 
 const BackupParams = z.strictObject({ name: z.string().regex(/^chatd-[A-Za-z0-9_.-]+\.tar\.gz$/, 'must be the name of a backup archive (chatd-….tar.gz)') });
 
+export interface BackupsRoutesDeps {
+  backups: BackupsService;
+  requireAuth: ChatdMiddleware;
+  requireAdmin: ChatdMiddleware;
+}
+
 /** The admin console's backups: list, start one, download one (administrators only). */
-export function backupsRoutes(backups: BackupsService, requireAuth: ChatdMiddleware, requireAdmin: ChatdMiddleware): Router<ChatdState> {
+export function backupsRoutes({ backups, requireAuth, requireAdmin }: BackupsRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
   const admin = [requireAuth, requireAdmin];
 

@@ -7,11 +7,18 @@ import type { FilesService } from './service.js';
 import type { FileStorage } from './storage.js';
 import { receiveUpload, uploadedFile } from './upload.js';
 
+export interface FilesRoutesDeps {
+  files: FilesService;
+  storage: FileStorage;
+  requireAuth: ChatdMiddleware;
+  maxUploadBytes: number;
+}
+
 /** POST /api/files (multipart, field `file`) and GET /api/files/:id. */
-export function filesRoutes(files: FilesService, storage: FileStorage, auth: ChatdMiddleware, maxUploadBytes: number): Router<ChatdState> {
+export function filesRoutes({ files, storage, requireAuth, maxUploadBytes }: FilesRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
 
-  router.post('/api/files', auth, receiveUpload(storage, maxUploadBytes), async (ctx) => {
+  router.post('/api/files', requireAuth, receiveUpload(storage, maxUploadBytes), async (ctx) => {
     const upload = uploadedFile(ctx);
     const file = await files.accept(ctx.state.principal!.userId, {
       storedName: basename(upload.filepath),
@@ -23,7 +30,7 @@ export function filesRoutes(files: FilesService, storage: FileStorage, auth: Cha
     ctx.body = { success: true, file };
   });
 
-  router.get('/api/files/:id', auth, validate({ params: IdParams }), async (ctx) => {
+  router.get('/api/files/:id', requireAuth, validate({ params: IdParams }), async (ctx) => {
     const { params } = input<unknown, unknown, { id: string }>(ctx);
     const { file, inline, stream } = await files.open(params.id, ctx.state.principal!.userId);
     ctx.type = file.mimeType;

@@ -2,7 +2,7 @@ import { ObjectId } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import { EncodedJson } from '../../realtime/codec.js';
 import type { RealtimePublisher } from '../../realtime/publisher.js';
-import type { RoomsService } from '../rooms/service.js';
+import type { RoomAccess } from '../rooms/access.js';
 import type { UsersRepo } from '../users/repo.js';
 import type { PublicUser } from '../users/presenter.js';
 import type { PresenceStatus } from '../users/types.js';
@@ -33,7 +33,7 @@ export class PresenceService {
 
   constructor(
     private readonly users: UsersRepo,
-    private readonly rooms: RoomsService,
+    private readonly access: RoomAccess,
     private readonly realtime: RealtimePublisher,
     private readonly live: LiveStatuses,
     logger: Logger,
@@ -131,7 +131,7 @@ export class PresenceService {
   async profileChanged(user: PublicUser): Promise<void> {
     await this.tellContacts(user._id, 'user_updated', new EncodedJson(JSON.stringify({ user })), 'a profile change');
     // A change made over REST alone must not leave the room list of an offline user cached.
-    if (!this.connections.has(user._id)) this.rooms.forgetUser(user._id);
+    if (!this.connections.has(user._id)) this.access.forgetUser(user._id);
   }
 
   /** Sends the change to the user's devices and to every online user sharing a room, once each. */
@@ -139,7 +139,7 @@ export class PresenceService {
     const data = new EncodedJson(JSON.stringify({ userId, status: change.status, customStatus: change.customStatus, lastSeen: change.lastSeen }));
     await this.tellContacts(userId, 'user_status_changed', data, 'a presence change');
     // The room list is kept only while the user is online.
-    if (change.status === 'offline' && !this.connections.has(userId)) this.rooms.forgetUser(userId);
+    if (change.status === 'offline' && !this.connections.has(userId)) this.access.forgetUser(userId);
   }
 
   /** Sends one event to the user's devices and to every online user sharing a room with them, once each. */
@@ -148,8 +148,8 @@ export class PresenceService {
     try {
       const told = new Set<string>([userId]);
       const online: string[] = [];
-      for (const roomId of await this.rooms.roomsOf(userId)) {
-        const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
+      for (const roomId of await this.access.roomsOf(userId)) {
+        const entry = await this.access.room(roomId);
         for (const member of entry.members.keys()) {
           if (told.has(member)) continue;
           told.add(member);

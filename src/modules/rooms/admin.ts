@@ -46,8 +46,14 @@ export class RoomsAdmin {
   }
 }
 
+export interface RoomsAdminRoutesDeps {
+  admin: RoomsAdmin;
+  requireAuth: ChatdMiddleware;
+  requireAdmin: ChatdMiddleware;
+}
+
 /** GET /api/admin/rooms and PATCH /api/admin/rooms/:id (administrators only). */
-export function roomsAdminRoutes(admin: RoomsAdmin, requireAuth: ChatdMiddleware, requireAdmin: ChatdMiddleware): Router<ChatdState> {
+export function roomsAdminRoutes({ admin, requireAuth, requireAdmin }: RoomsAdminRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
   router.get('/api/admin/rooms', requireAuth, requireAdmin, validate({ query: AdminRoomsQuery }), async (ctx) => {
     ctx.body = { success: true, ...(await admin.list(input<unknown, AdminRoomsQuery>(ctx).query)) };

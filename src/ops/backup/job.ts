@@ -1,5 +1,5 @@
+import type { BackgroundJob } from '../../core/background-job.js';
 import { configuredDatabaseKind } from '../../db/database.js';
-import type { BackgroundJob } from '../../services.js';
 import { cronJob, type JobDeps } from '../cron-job.js';
 import { backupAndRecord } from './backup.js';
 import { CollectionsRepo } from './collections-repo.js';
