@@ -75,6 +75,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     database.ownership?.update({ httpPort, wsPort });
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
+    if (webApp) logger.info({ url: config.PUBLIC_URL }, `open ${config.PUBLIC_URL} in a browser to start chatting`);
 
     const server = httpServer;
     const liveHub = hub;

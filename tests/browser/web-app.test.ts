@@ -239,7 +239,7 @@ describe('the web app', { timeout: 90_000 }, () => {
     await bobPage.getByLabel('Attach file').setInputFiles({ name: 'garden.png', mimeType: 'image/png', buffer: png(64, 48) });
     const image = log(alicePage).getByRole('img', { name: 'garden.png' });
     await image.waitFor();
-    await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(64);
+    await expect.poll(() => image.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBe(64);
     await screenshots(alicePage, 'direct-message');
 
     // A file over the limit: the server's message next to the attach control; nothing is sent.
