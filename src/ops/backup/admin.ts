@@ -2,9 +2,9 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { Conflict, NotFound } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { backupAndRecord } from '../../ops/backup/backup.js';
-import type { CollectionsRepo } from '../../ops/backup/collections-repo.js';
-import { listBackups, readBackupStatus, type BackupFile } from '../../ops/backup/store.js';
+import { backupAndRecord } from './backup.js';
+import type { CollectionsRepo } from './collections-repo.js';
+import { listBackups, readBackupStatus, type BackupFile } from './store.js';
 
 export interface BackupsServiceDeps {
   collections: CollectionsRepo;

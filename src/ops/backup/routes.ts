@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import type { ChatdMiddleware, ChatdState } from '../../http/context.js';
 import { input, validate } from '../../http/validate.js';
-import type { BackupsService } from './service.js';
+import type { BackupsService } from './admin.js';
 
 const BackupParams = z.strictObject({ name: z.string().regex(/^chatd-[A-Za-z0-9_.-]+\.tar\.gz$/, 'must be the name of a backup archive (chatd-….tar.gz)') });
 
