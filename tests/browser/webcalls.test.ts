@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { ObjectId, type Db, type MongoClient } from 'mongodb';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { register, uniqueAccount, type RegisteredAccount } from '../support/accounts.js';
 import { apiClient, type ApiClient } from '../support/api.js';
 import { connectTestDb, repoRoot, startChatd, type ChatdServer } from '../support/chatd.js';
@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 /** Waits for `read` to satisfy the matcher that follows, polling (the page changes on its own time). */
-const eventually = <T>(read: () => Promise<T>, timeout = 15_000) => expect.poll(read, { timeout, interval: 100 });
+const eventually = <T>(read: () => Promise<T>, timeout = 20_000) => expect.poll(read, { timeout, interval: 100 });
 
 /** The app's own origin: localhost is a secure context, where the page may use the camera. */
 const origin = () => `http://localhost:${server.httpPort}`;
@@ -56,9 +56,19 @@ async function person(prefix: string): Promise<RegisteredAccount> {
 async function signIn(account: RegisteredAccount): Promise<Page> {
   const context = await browser.newContext({ baseURL: origin(), viewport: { width: 1200, height: 800 } });
   contexts.push(context);
-  // Short enough that a poll reading a missing element tries again well within its own timeout.
-  context.setDefaultTimeout(5_000);
+  // Short enough that a poll reading a missing element tries again within its own timeout; page
+  // loads get longer, for a machine busy with other browser tests.
+  context.setDefaultTimeout(8_000);
+  context.setDefaultNavigationTimeout(30_000);
   const page = await context.newPage();
+  const label = `${account.username} #${contexts.length}`;
+  const logs: string[] = [];
+  page.on('console', (message) => logs.push(`${message.type()}: ${message.text()}`));
+  // What each page showed and logged, when a test fails: the browser is gone by the time anyone looks.
+  onTestFailed(async () => {
+    const text = await page.locator('body').innerText({ timeout: 2000 }).catch((error: Error) => `(unreadable: ${error.message})`);
+    console.log(`--- ${label}\n${text}\n${logs.join('\n')}`);
+  });
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(error.message));
   await page.goto('/signin');

@@ -116,6 +116,8 @@ class Calls {
   private ticker: ReturnType<typeof setInterval> | undefined;
   private pendingCandidates: RTCIceCandidateInit[] = [];
   private iceServers: RTCIceServer[] = [];
+  /** Which call of this device the async work belongs to: a late failure of an earlier call must not end the next one. */
+  private generation = 0;
 
   /** Listens to the chat's hub connection: called when it starts; the returned function when it stops. */
   attach(hub: Hub): () => void {
@@ -127,8 +129,8 @@ class Calls {
       hub.on('call_rejected', (data) => this.ifCurrent(data, () => this.finish({ reason: 'rejected', endedByMe: false, duration: 0 }))),
       hub.on('call_ended', (data: Ended) => this.ifCurrent(data, () => this.finish({ reason: data.reason, endedByMe: data.endedBy === chat.me, duration: data.duration }))),
       hub.on('call_resumed', (data) => this.ifCurrent(data, () => void this.resumed())),
-      hub.on('webrtc_offer', (data) => this.ifCurrent(data, () => void this.offered(data.offer).catch((error) => this.failed(error)))),
-      hub.on('webrtc_answer', (data) => this.ifCurrent(data, () => void this.answeredBy(data.answer).catch((error) => this.failed(error)))),
+      hub.on('webrtc_offer', (data) => this.ifCurrent(data, () => this.guard(this.offered(data.offer)))),
+      hub.on('webrtc_answer', (data) => this.ifCurrent(data, () => this.guard(this.answeredBy(data.answer)))),
       hub.on('ice_candidate', (data) => this.ifCurrent(data, () => void this.candidate(data.candidate))),
     ];
     return () => {
@@ -148,6 +150,7 @@ class Calls {
     if (this.busy || !this.hub) return;
     this.reset({ peerId, roomId, callType, outgoing: true });
     this.phase = 'outgoing';
+    const generation = this.generation;
     try {
       await this.prepareMedia();
       const { event, data } = await this.hub.send('call_user', { targetUserId: peerId, roomId, callType });
@@ -156,9 +159,9 @@ class Calls {
         if (this.phase === 'outgoing') this.callId = data.callId;
         return;
       }
-      this.finish({ reason: event === 'call_busy' ? 'busy' : 'unavailable', endedByMe: false, duration: 0 });
+      if (generation === this.generation) this.finish({ reason: event === 'call_busy' ? 'busy' : 'unavailable', endedByMe: false, duration: 0 });
     } catch (error) {
-      this.failed(error);
+      this.failed(error, generation);
     }
   }
 
@@ -166,16 +169,17 @@ class Calls {
   async accept(): Promise<void> {
     if (this.phase !== 'incoming' || !this.hub) return;
     this.phase = 'connecting';
+    const generation = this.generation;
     try {
       await this.prepareMedia();
       await this.hub.send('accept_call', { callId: this.callId });
       this.startClock();
     } catch (error) {
       if (error instanceof HubError && error.code === 'CONFLICT' && /another device/.test(error.message)) {
-        this.finish({ reason: 'answered_elsewhere', endedByMe: false, duration: 0 });
+        if (generation === this.generation) this.finish({ reason: 'answered_elsewhere', endedByMe: false, duration: 0 });
         return;
       }
-      this.failed(error);
+      this.failed(error, generation);
     }
   }
 
@@ -226,6 +230,7 @@ class Calls {
 
   private reset(call: { peerId: string; roomId: string; callType: CallType; outgoing: boolean; callId?: string; peerName?: string }): void {
     this.release();
+    this.generation += 1;
     this.callId = call.callId ?? null;
     this.peerId = call.peerId;
     this.peerName = call.peerName ?? chat.users[call.peerId]?.username ?? 'Someone';
@@ -258,7 +263,7 @@ class Calls {
   private acceptedByPeer(): void {
     this.phase = 'connecting';
     this.startClock();
-    void this.offer().catch((error) => this.failed(error));
+    this.guard(this.offer());
   }
 
   private startClock(): void {
@@ -285,7 +290,7 @@ class Calls {
     const pc = (this.pc = new RTCPeerConnection({ iceServers: this.iceServers }));
     for (const track of this.localStream?.getTracks() ?? []) pc.addTrack(track, this.localStream!);
     pc.onicecandidate = (event) => {
-      if (event.candidate && this.peerId) void this.hub?.send('ice_candidate', { targetUserId: this.peerId, callId: this.callId, candidate: event.candidate.toJSON() }).catch(() => undefined);
+      if (event.candidate && this.peerId) this.hub?.notify('ice_candidate', { targetUserId: this.peerId, callId: this.callId, candidate: event.candidate.toJSON() });
     };
     pc.onconnectionstatechange = () => {
       if (this.pc !== pc) return;
@@ -301,7 +306,8 @@ class Calls {
     if (!this.pc || !this.peerId) return;
     const description = await this.pc.createOffer(restartIce ? { iceRestart: true } : undefined);
     await this.pc.setLocalDescription(description);
-    await this.hub?.send('webrtc_offer', { targetUserId: this.peerId, callId: this.callId, offer: { type: description.type, sdp: description.sdp } });
+    // Signaling is relayed, never answered (docs/calls.md): sent without waiting for a reply.
+    this.hub?.notify('webrtc_offer', { targetUserId: this.peerId, callId: this.callId, offer: { type: description.type, sdp: description.sdp } });
   }
 
   private async offered(offer: RTCSessionDescriptionInit): Promise<void> {
@@ -310,7 +316,7 @@ class Calls {
     await this.flushCandidates();
     const description = await this.pc.createAnswer();
     await this.pc.setLocalDescription(description);
-    await this.hub?.send('webrtc_answer', { targetUserId: this.peerId, callId: this.callId, answer: { type: description.type, sdp: description.sdp } });
+    this.hub?.notify('webrtc_answer', { targetUserId: this.peerId, callId: this.callId, answer: { type: description.type, sdp: description.sdp } });
   }
 
   private async answeredBy(answer: RTCSessionDescriptionInit): Promise<void> {
@@ -334,14 +340,21 @@ class Calls {
   /** This device's hub connection came back within the grace period: the call goes on, with fresh ICE. */
   private async resumed(): Promise<void> {
     if (this.pc) {
-      await this.offer(true).catch((error) => this.failed(error));
+      this.guard(this.offer(true));
       return;
     }
     // This page was reloaded: its media is gone, so the call cannot go on from here.
     await this.hangUp();
   }
 
-  private failed(error: unknown): void {
+  /** Ends the call this work belongs to when it fails, and only that one. */
+  private guard(work: Promise<void>): void {
+    const generation = this.generation;
+    work.catch((error: unknown) => this.failed(error, generation));
+  }
+
+  private failed(error: unknown, generation: number): void {
+    if (generation !== this.generation || !this.busy) return;
     const message =
       error instanceof DOMException && (error.name === 'NotAllowedError' || error.name === 'NotFoundError')
         ? `Could not use the ${this.callType === 'video' ? 'camera or microphone' : 'microphone'}: ${error.message}`
