@@ -2,6 +2,42 @@ import { api } from '../lib/api';
 import type { Hub } from '../lib/hub';
 import { HubError } from '../lib/hub';
 import { chat } from './chat.svelte';
+import { session } from './session.svelte';
+import { endingInWords } from '../lib/call-words';
+
+/**
+ * A soft two-tone ring while a call rings in, made by the browser (nothing to download). A page the
+ * person has not touched yet may not play sound: then it rings silently, as the browser decides.
+ */
+class Ringer {
+  private context: AudioContext | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  start(): void {
+    if (this.timer || typeof AudioContext === 'undefined') return;
+    this.context ??= new AudioContext();
+    const ring = () => {
+      const context = this.context!;
+      for (const [frequency, at] of [[880, 0], [660, 0.35]] as const) {
+        const tone = context.createOscillator();
+        const gain = context.createGain();
+        tone.frequency.value = frequency;
+        gain.gain.setValueAtTime(0.08, context.currentTime + at);
+        gain.gain.exponentialRampToValueAtTime(0.0001, context.currentTime + at + 0.3);
+        tone.connect(gain).connect(context.destination);
+        tone.start(context.currentTime + at);
+        tone.stop(context.currentTime + at + 0.3);
+      }
+    };
+    ring();
+    this.timer = setInterval(ring, 2500);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
 
 export type CallType = 'audio' | 'video';
 
@@ -33,56 +69,6 @@ interface Ended {
   reason: string;
   endedBy: string | null;
   duration: number;
-}
-
-/** m:ss, or h:mm:ss for long calls. */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  const hours = Math.floor(s / 3600);
-  const minutes = Math.floor((s % 3600) / 60);
-  const rest = String(s % 60).padStart(2, '0');
-  return hours > 0 ? `${hours}:${String(minutes).padStart(2, '0')}:${rest}` : `${minutes}:${rest}`;
-}
-
-/** How a call ended, in words, from this side of it (docs/calls.md lists the reasons). */
-export function endingInWords(reason: string, outgoing: boolean, peer: string, endedByMe: boolean): string {
-  switch (reason) {
-    case 'busy':
-      return `${peer} is busy on another call`;
-    case 'unavailable':
-      return `${peer} is unavailable: not connected right now`;
-    case 'rejected':
-      return outgoing ? `${peer} rejected the call` : 'You rejected the call';
-    case 'timeout':
-      return outgoing ? `No answer: ${peer} did not pick up in time` : `Missed call from ${peer}`;
-    case 'cancelled':
-      return outgoing ? 'Call cancelled' : `Missed call from ${peer}: they hung up`;
-    case 'hangup':
-      return endedByMe ? 'You ended the call' : `${peer} ended the call`;
-    case 'disconnected':
-      return `Call ended: the connection ${endedByMe ? 'here' : `to ${peer}`} was lost`;
-    case 'answered_elsewhere':
-      return 'Answered on another device';
-    case 'server_shutdown':
-    case 'server_restart':
-      return 'Call ended: the server restarted';
-    default:
-      return 'Call ended';
-  }
-}
-
-/** One call in the history, in words. */
-export function recordInWords(call: CallRecord): string {
-  if (call.status === 'ended') return call.endReason === 'disconnected' ? 'Ended: connection lost' : 'Ended';
-  if (call.status === 'rejected') return 'Rejected';
-  if (call.status === 'busy') return 'Busy';
-  if (call.status === 'missed') {
-    if (call.endReason === 'unavailable') return 'Unavailable';
-    if (call.endReason === 'timeout') return call.direction === 'outgoing' ? 'No answer (timed out)' : 'Missed (timed out)';
-    if (call.endReason === 'cancelled') return call.direction === 'outgoing' ? 'Cancelled' : 'Missed';
-    return 'Missed';
-  }
-  return call.status === 'active' ? 'In progress' : 'Ringing';
 }
 
 /**
@@ -118,6 +104,8 @@ class Calls {
   private iceServers: RTCIceServer[] = [];
   /** Which call of this device the async work belongs to: a late failure of an earlier call must not end the next one. */
   private generation = 0;
+  private readonly ringer = new Ringer();
+  private notification: Notification | undefined;
 
   /** Listens to the chat's hub connection: called when it starts; the returned function when it stops. */
   attach(hub: Hub): () => void {
@@ -169,6 +157,7 @@ class Calls {
   async accept(): Promise<void> {
     if (this.phase !== 'incoming' || !this.hub) return;
     this.phase = 'connecting';
+    this.quiet();
     const generation = this.generation;
     try {
       await this.prepareMedia();
@@ -258,6 +247,20 @@ class Calls {
     this.reset({ peerId: data.callerId, roomId: data.roomId, callType: data.callType, outgoing: false, callId: data.callId, peerName: data.callerName });
     this.phase = 'incoming';
     chat.ensureUser(data.callerId);
+    this.announce();
+  }
+
+  /** Rings and, when the page is hidden, notifies, as the user's settings ask. */
+  private announce(): void {
+    const settings = session.user?.settings;
+    if (settings && (!settings.notifications || !settings.notifyCalls)) return;
+    if (settings?.notifySound !== false) this.ringer.start();
+    if (document.visibilityState === 'visible' || !('Notification' in window) || Notification.permission !== 'granted') return;
+    const notification = (this.notification = new Notification(`Incoming ${this.callType} call`, { body: `${this.peerName} is calling you`, tag: this.callId ?? undefined, requireInteraction: true }));
+    notification.onclick = () => {
+      window.focus();
+      notification.close();
+    };
   }
 
   private acceptedByPeer(): void {
@@ -374,7 +377,15 @@ class Calls {
     this.phase = 'ended';
   }
 
+  /** Stops ringing and takes the notification away. */
+  private quiet(): void {
+    this.ringer.stop();
+    this.notification?.close();
+    this.notification = undefined;
+  }
+
   private release(): void {
+    this.quiet();
     clearInterval(this.ticker);
     this.ticker = undefined;
     this.pc?.close();
