@@ -18,6 +18,8 @@ const FLAGS = [
 const SCREENSHOTS = `${repoRoot}docs/screenshots`;
 /** Unanswered calls end after this many seconds here, so the "no answer" case takes seconds. */
 const RING_SECONDS = 4;
+/** A dropped participant is waited for this long before the call ends. */
+const GRACE_SECONDS = 3;
 
 let server: ChatdServer;
 let api: ApiClient;
@@ -28,7 +30,7 @@ const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   [server, browser] = await Promise.all([
-    startChatd({ env: { BCRYPT_COST: '10', RATE_LIMIT_LOGIN: '1000/15m', RATE_LIMIT_REGISTER: '1000/15m', RATE_LIMIT_PASSWORD: '1000/15m', CALL_RING_TIMEOUT_SECONDS: String(RING_SECONDS) } }),
+    startChatd({ env: { BCRYPT_COST: '10', RATE_LIMIT_LOGIN: '1000/15m', RATE_LIMIT_REGISTER: '1000/15m', RATE_LIMIT_PASSWORD: '1000/15m', CALL_RING_TIMEOUT_SECONDS: String(RING_SECONDS), CALL_RECONNECT_GRACE_SECONDS: String(GRACE_SECONDS) } }),
     chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS }),
   ]);
   api = apiClient(server.baseUrl);
@@ -163,16 +165,28 @@ describe('calls in the web app', () => {
     await eventually(() => a.getByRole('dialog', { name: 'Call ended' }).textContent()).toContain(`${bob.username} is busy on another call`);
     await c.getByRole('button', { name: 'Hang up' }).click();
     await a.getByRole('button', { name: 'Close' }).click();
+    await b.getByRole('button', { name: 'Close' }).click();
+
+    // B's network goes away mid-call: the server waits out the grace period, then ends the call;
+    // B, back online, learns that the call is over.
+    await a.getByRole('button', { name: 'Video call' }).click();
+    await b.getByRole('button', { name: 'Accept' }).click();
+    await eventually(() => a.getByRole('status', { name: 'Connection' }).textContent(), 30_000).toBe('Connected');
+    await b.context().setOffline(true);
+    await eventually(() => a.getByRole('dialog', { name: 'Call ended' }).textContent(), (GRACE_SECONDS + 15) * 1000).toContain(`Call ended: the connection to ${bob.username} was lost`);
+    await b.context().setOffline(false);
+    await eventually(() => b.getByRole('dialog', { name: 'Call ended' }).textContent(), 30_000).toContain('Call ended: the connection here was lost');
+    await a.getByRole('button', { name: 'Close' }).click();
 
     // The history, under the account menu, lists every call in words.
     await openMenu(a, 'Call history');
     const history = a.getByRole('table', { name: 'Calls' });
-    await eventually(() => history.getByRole('row').count()).toBe(5);
+    await eventually(() => history.getByRole('row').count()).toBe(6);
     const results = await history.locator('tbody tr td:nth-child(4)').allTextContents();
-    expect(results).toEqual(['Busy', 'No answer (timed out)', 'Rejected', 'Ended']);
+    expect(results).toEqual(['Ended: connection lost', 'Busy', 'No answer (timed out)', 'Rejected', 'Ended']);
     const durations = await history.locator('tbody tr td:nth-child(6)').allTextContents();
-    expect(durations.slice(0, 3)).toEqual(['—', '—', '—']);
-    expect(durations[3]).toMatch(/^\d+:\d\d$/);
+    expect(durations.slice(1, 4)).toEqual(['—', '—', '—']);
+    expect([durations[0], durations[4]]).toEqual([expect.stringMatching(/^\d+:\d\d$/), expect.stringMatching(/^\d+:\d\d$/)]);
     await a.screenshot({ path: `${SCREENSHOTS}/call-history.png` });
   });
 });

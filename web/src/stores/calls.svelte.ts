@@ -5,6 +5,9 @@ import { chat } from './chat.svelte';
 import { session } from './session.svelte';
 import { endingInWords } from '../lib/call-words';
 
+/** How long after reconnecting this device waits for `call_resumed` before it takes the call as ended. */
+const RESUME_WAIT_MS = 3000;
+
 /**
  * A soft two-tone ring while a call rings in, made by the browser (nothing to download). A page the
  * person has not touched yet may not play sound: then it rings silently, as the browser decides.
@@ -105,6 +108,7 @@ class Calls {
   /** Which call of this device the async work belongs to: a late failure of an earlier call must not end the next one. */
   private generation = 0;
   private readonly ringer = new Ringer();
+  private resumeWait: ReturnType<typeof setTimeout> | undefined;
   private notification: Notification | undefined;
 
   /** Listens to the chat's hub connection: called when it starts; the returned function when it stops. */
@@ -120,6 +124,7 @@ class Calls {
       hub.on('webrtc_offer', (data) => this.ifCurrent(data, () => this.guard(this.offered(data.offer)))),
       hub.on('webrtc_answer', (data) => this.ifCurrent(data, () => this.guard(this.answeredBy(data.answer)))),
       hub.on('ice_candidate', (data) => this.ifCurrent(data, () => void this.candidate(data.candidate))),
+      hub.onReady(() => this.reconnected()),
     ];
     return () => {
       for (const stop of off) stop();
@@ -340,8 +345,23 @@ class Calls {
     while (this.pc && this.pendingCandidates.length > 0) await this.pc.addIceCandidate(this.pendingCandidates.shift()!).catch(() => undefined);
   }
 
+  /**
+   * The hub connection is back. Within the grace period the server says `call_resumed` right after
+   * authenticating; without it, the call ended while this device was away (and the news of it was
+   * lost with the connection).
+   */
+  private reconnected(): void {
+    if (!this.busy || this.phase === 'incoming') return;
+    const generation = this.generation;
+    clearTimeout(this.resumeWait);
+    this.resumeWait = setTimeout(() => {
+      if (generation === this.generation && this.busy) this.finish({ reason: 'disconnected', endedByMe: true, duration: this.duration });
+    }, RESUME_WAIT_MS);
+  }
+
   /** This device's hub connection came back within the grace period: the call goes on, with fresh ICE. */
   private async resumed(): Promise<void> {
+    clearTimeout(this.resumeWait);
     if (this.pc) {
       this.guard(this.offer(true));
       return;
@@ -386,6 +406,7 @@ class Calls {
 
   private release(): void {
     this.quiet();
+    clearTimeout(this.resumeWait);
     clearInterval(this.ticker);
     this.ticker = undefined;
     this.pc?.close();
