@@ -10,6 +10,7 @@ export const errorStatus = {
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  QUOTA_EXCEEDED: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   INTERNAL: 500,
@@ -78,6 +79,13 @@ export class PayloadTooLarge extends AppError {
   }
 }
 
+/** A user's uploads would go over their storage quota: a smaller file may fit, a retry of the same will not. */
+export class QuotaExceeded extends AppError {
+  constructor(message: string) {
+    super('QUOTA_EXCEEDED', message);
+  }
+}
+
 export class UnsupportedMediaType extends AppError {
   constructor(message = 'Unsupported content type') {
     super('UNSUPPORTED_MEDIA_TYPE', message);
@@ -86,10 +94,13 @@ export class UnsupportedMediaType extends AppError {
 
 export class RateLimited extends AppError {
   readonly retryAfterSeconds: number;
+  /** The configuration variable that sets this limit, so an administrator knows what to raise. */
+  readonly setting: string | undefined;
 
-  constructor(retryAfterSeconds: number, message = 'Too many requests, try again later') {
+  constructor(retryAfterSeconds: number, message = 'Too many requests, try again later', setting?: string) {
     super('RATE_LIMITED', message);
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    this.setting = setting;
   }
 }
 
@@ -100,6 +111,22 @@ export class Unavailable extends AppError {
 }
 
 /** The wire form of an error, shared by the REST envelope and the hub's error frame. */
-export function describeError(error: AppError): { code: ErrorCode; message: string; details?: ErrorDetail[] } {
-  return error.details ? { code: error.code, message: error.message, details: error.details } : { code: error.code, message: error.message };
+export interface ErrorDescription {
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetail[];
+  /** RATE_LIMITED: seconds until a retry can succeed (the REST answer's Retry-After, for hub clients too). */
+  retryAfter?: number;
+  /** RATE_LIMITED: the configuration variable that sets the limit. */
+  setting?: string;
+}
+
+export function describeError(error: AppError): ErrorDescription {
+  const described: ErrorDescription = { code: error.code, message: error.message };
+  if (error.details) described.details = error.details;
+  if (error instanceof RateLimited) {
+    described.retryAfter = error.retryAfterSeconds;
+    if (error.setting) described.setting = error.setting;
+  }
+  return described;
 }

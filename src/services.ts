@@ -25,6 +25,7 @@ import { CollectionsRepo } from './ops/backup/collections-repo.js';
 import { backupsRoutes } from './ops/backup/routes.js';
 import { BackupsService } from './ops/backup/admin.js';
 import { retentionJob } from './ops/retention/job.js';
+import { unattachedUploadsJob } from './ops/uploads/job.js';
 import { FilesRepo } from './modules/files/repo.js';
 import { filesRoutes } from './modules/files/routes.js';
 import { FilesService } from './modules/files/service.js';
@@ -94,7 +95,11 @@ export function createServices({ config, logger, db, engine, realtime }: Service
   accounts.usersService.onBlocksChanged((user) => access.blocksChanged(user._id, user.blockedUsers));
   const activity = new RoomActivity({ rooms: roomsRepo, memberships: membershipsRepo, logger });
   const storage = new FileStorage(config.CHATD_DATA_DIR);
-  const files = new FilesService(new FilesRepo(db), storage, timeline, (roomId, userId) => access.isMember(roomId, userId), logger);
+  const uploadPolicy = {
+    quotaBytes: config.UPLOAD_QUOTA_BYTES,
+    rate: accounts.rateLimits.limit('upload', config.RATE_LIMIT_UPLOAD, { variable: 'RATE_LIMIT_UPLOAD', counts: 'Uploads by this account' }),
+  };
+  const files = new FilesService(new FilesRepo(db), storage, timeline, (roomId, userId) => access.isMember(roomId, userId), uploadPolicy, logger);
   const messages = new MessagesService({
     repo: messagesRepo,
     timeline,
@@ -206,6 +211,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
       ...(backups ? [backups] : []),
       { name: 'admin-backups', start: () => undefined, stop: () => adminBackups.stop() },
       retentionJob({ config, logger, rooms, messages }),
+      unattachedUploadsJob({ config, logger, files }),
     ],
     drain: async () => {
       // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.

@@ -4,6 +4,7 @@ import helmet from 'koa-helmet';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logger.js';
 import { jsonBody } from './body.js';
+import { noStoreByDefault } from './cache-control.js';
 import type { ChatdState } from './context.js';
 import { errorEnvelope } from './errors.js';
 import { requestLog } from './request-log.js';
@@ -29,6 +30,8 @@ export function createHttpApp({ config, logger, routers, webApp }: HttpAppOption
   const allowed = new Set(config.CORS_ORIGIN);
 
   app.use(requestLog(logger.child({ component: 'http' })));
+  // Outside the envelope, so error answers get the header too.
+  app.use(noStoreByDefault);
   app.use(errorEnvelope);
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], imgSrc: ["'self'", 'data:'], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } }));
   app.use(

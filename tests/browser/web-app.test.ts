@@ -20,9 +20,9 @@ let server: ChatdServer;
 let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
 let browser: Browser;
 let site: string;
-const suffix = Math.random().toString(36).slice(2, 7);
-const alice = { username: `alice${suffix}`, email: `alice.${suffix}@example.test`, password: 'Garden!Gate7' };
-const bob = { username: `bob${suffix}`, email: `bob.${suffix}@example.test`, password: 'River#Stone8' };
+// This file's chatd has a database of its own, so the names are free (and the screenshots stable).
+const alice = { username: 'alice', email: 'alice@example.test', password: 'Garden!Gate7' };
+const bob = { username: 'bob', email: 'bob@example.test', password: 'River#Stone8' };
 let alicePage: Page;
 let bobPage: Page;
 let aliceContext: BrowserContext;
@@ -74,7 +74,7 @@ const log = (page: Page) => page.getByRole('log');
 const message = (page: Page, text: string) => log(page).getByRole('listitem').filter({ hasText: text });
 const composer = (page: Page) => page.getByRole('textbox', { name: 'Message', exact: true });
 
-/** A small valid PNG (solid colour), made here so the test needs no fixture file. */
+/** A small valid PNG (a sky-to-grass gradient), made here so the test needs no fixture file. */
 function png(width: number, height: number): Buffer {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n;
@@ -98,8 +98,12 @@ function png(width: number, height: number): Buffer {
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header.set([8, 2, 0, 0, 0], 8);
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, Buffer.from([37, 99, 235]))]);
-  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  const rowAt = (y: number) => {
+    const t = y / height;
+    const colour = t < 0.65 ? [Math.round(90 + 100 * t), Math.round(160 + 60 * t), 235] : [60, Math.round(150 - 40 * t), 70];
+    return Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, Buffer.from(colour))]);
+  };
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, (_, y) => rowAt(y))));
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
 }
 
@@ -213,6 +217,16 @@ describe('the web app', { timeout: 90_000 }, () => {
     await log(bobPage).getByText('This message was deleted').waitFor();
     expect(await message(bobPage, 'oops, wrong room').count()).toBe(0);
 
+    // Links: http(s) become links that open apart from the app; nothing else does.
+    await composer(alicePage).fill('see https://example.com/plan?x=1, not javascript:alert(1)');
+    await composer(alicePage).press('Enter');
+    const withLink = message(bobPage, 'see https://example.com/plan');
+    await withLink.waitFor();
+    const link = withLink.getByRole('link', { name: 'https://example.com/plan?x=1' });
+    expect(await link.getAttribute('href')).toBe('https://example.com/plan?x=1');
+    expect(await link.getAttribute('rel')).toContain('noopener');
+    expect(await withLink.getByRole('link').count()).toBe(1);
+
     // A message over the limit: the server's reason next to the composer, the text kept.
     const tooLong = 'x'.repeat(10_001);
     await composer(alicePage).fill(tooLong);
@@ -231,15 +245,18 @@ describe('the web app', { timeout: 90_000 }, () => {
     await dialog.getByRole('button', { name: `Message ${alice.username}` }).click();
     await bobPage.getByRole('heading', { name: alice.username, level: 1 }).waitFor();
 
+    // Alice is in another room: the unread count shows in her tab title and beside the room.
     await composer(bobPage).fill('A private word');
     await composer(bobPage).press('Enter');
+    await expect.poll(() => alicePage.title()).toBe('(1) chatd');
     await alicePage.getByRole('link', { name: new RegExp(`^${bob.username}, 1 unread`) }).click();
     await message(alicePage, 'A private word').waitFor();
+    await expect.poll(() => alicePage.title()).toBe('chatd');
 
-    await bobPage.getByLabel('Attach file').setInputFiles({ name: 'garden.png', mimeType: 'image/png', buffer: png(64, 48) });
+    await bobPage.getByLabel('Attach file').setInputFiles({ name: 'garden.png', mimeType: 'image/png', buffer: png(240, 160) });
     const image = log(alicePage).getByRole('img', { name: 'garden.png' });
     await image.waitFor();
-    await expect.poll(() => image.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBe(64);
+    await expect.poll(() => image.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBe(240);
     await screenshots(alicePage, 'direct-message');
 
     // A file over the limit: the server's message next to the attach control; nothing is sent.
@@ -270,7 +287,69 @@ describe('the web app', { timeout: 90_000 }, () => {
     }
   });
 
+  it('joins a public room from the directory, pages back through history, shows status, and leaves', async () => {
+    await bobPage.getByRole('button', { name: 'New room' }).click();
+    const create = bobPage.getByRole('dialog', { name: 'New room' });
+    await create.getByLabel('Room name').fill('garden');
+    await create.getByRole('button', { name: 'Create room' }).click();
+    await bobPage.getByRole('heading', { name: 'garden', level: 1 }).waitFor();
+    // More history than one page, sent through the REST API by Bob's session.
+    const roomId = /\/rooms\/([0-9a-f]{24})/.exec(bobPage.url())![1]!;
+    await bobPage.evaluate(`(async () => {
+      const csrf = decodeURIComponent(/chatd_csrf=([^;]+)/.exec(document.cookie)[1]);
+      const refreshed = await fetch('/api/auth/refresh', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: '{}' });
+      const token = (await refreshed.json()).tokens.accessToken;
+      for (let i = 1; i <= 60; i++) {
+        const sent = await fetch('/api/messages', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token }, body: JSON.stringify({ roomId: '${roomId}', content: 'seed ' + i + '.' }) });
+        if (sent.status !== 201) throw new Error('seeding failed: ' + sent.status);
+      }
+    })()`);
+
+    await alicePage.getByRole('button', { name: 'Browse rooms' }).click();
+    await alicePage.getByRole('dialog', { name: 'Public rooms' }).getByRole('button', { name: 'Join garden' }).click();
+    await alicePage.getByRole('heading', { name: 'garden', level: 1 }).waitFor();
+    await message(alicePage, 'seed 60.').waitFor();
+    expect(await message(alicePage, 'seed 1.').count()).toBe(0);
+    // Scrolling to the top loads the page before.
+    await expect.poll(async () => {
+      await log(alicePage).evaluate((element) => element.parentElement!.scrollTo(0, 0));
+      return message(alicePage, 'seed 1.').count();
+    }).toBe(1);
+    expect(await log(alicePage).getByRole('listitem').filter({ hasText: /^seed \d+\.|seed/ }).count()).toBeGreaterThanOrEqual(60);
+
+    // A custom status shows to the other person.
+    await alicePage.getByRole('button', { name: 'Set status' }).click();
+    const status = alicePage.getByRole('dialog', { name: 'Your status' });
+    await status.getByLabel('Presence').selectOption('away');
+    await status.getByLabel('Custom status').fill('In the garden');
+    await status.getByRole('button', { name: 'Save status' }).click();
+    await bobPage.getByRole('link', { name: new RegExp(`^${alice.username}`) }).click();
+    await bobPage.getByText('away — In the garden').waitFor();
+
+    // Leaving takes the room off the list.
+    alicePage.once('dialog', (confirm) => void confirm.accept());
+    await alicePage.getByRole('link', { name: /^garden/ }).click();
+    await alicePage.getByRole('button', { name: 'Leave' }).click();
+    await alicePage.getByRole('heading', { name: `Welcome, ${alice.username}` }).waitFor();
+    expect(await alicePage.getByRole('link', { name: /^garden/ }).count()).toBe(0);
+  });
+
+  it('gives every control an accessible name', async () => {
+    await alicePage.getByRole('link', { name: /^family/ }).click();
+    // A control's name as assistive technology computes it, in the simple forms this app uses.
+    const unnamed: string[] = await alicePage.evaluate(`(() => {
+      const nameOf = (element) => {
+        const labelledBy = element.getAttribute('aria-labelledby');
+        const fromLabels = [...(element.labels ?? [])].map((label) => label.textContent ?? '').join(' ');
+        return (element.getAttribute('aria-label') ?? (labelledBy ? document.getElementById(labelledBy)?.textContent : null) ?? (fromLabels.trim() || element.textContent?.trim() || element.getAttribute('title') || '')).trim();
+      };
+      return [...document.querySelectorAll('button, a[href], input, textarea, select')].filter((element) => !nameOf(element)).map((element) => element.outerHTML.slice(0, 120));
+    })()`);
+    expect(unnamed).toEqual([]);
+  });
+
   it('keeps two tabs of one user signed in when they refresh their session at once', async () => {
+    await bobPage.getByRole('link', { name: /^family/ }).click();
     const secondTab = await newPage(aliceContext);
     await secondTab.goto(`${site}/`);
     await secondTab.getByRole('heading', { name: `Welcome, ${alice.username}` }).waitFor();

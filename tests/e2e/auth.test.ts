@@ -180,7 +180,7 @@ describe('login', () => {
   });
 
   it('never accepts a second password that shares the first 72 bytes', async () => {
-    const first72 = `Aa1!${'z'.repeat(68)}`;
+    const first72 = `Aa1!${randomBytes(34).toString('hex')}`;
     expect(Buffer.byteLength(first72)).toBe(72);
     const account = await register(api, { ...uniqueAccount(), password: first72 });
     await expectNoChange(db, async () => {
@@ -359,17 +359,17 @@ describe('password change', () => {
   it('refuses a wrong current password, a mismatched confirmation, a weak or over-long password, changing nothing', async () => {
     const account = await register(api);
     await expectNoChange(db, async () => {
-      const wrong = await api.put('/api/auth/password', { currentPassword: 'Wr0ng!pass', newPassword: 'N3w!password', confirmPassword: 'N3w!password' }, bearer(account.accessToken));
+      const wrong = await api.put('/api/auth/password', { currentPassword: 'Wr0ng!pass', newPassword: 'N3w!gull-lantern', confirmPassword: 'N3w!gull-lantern' }, bearer(account.accessToken));
       expectError(wrong, 400, 'VALIDATION_FAILED');
       expect(wrong.body.error.details).toEqual([{ path: 'currentPassword', message: 'is incorrect' }]);
-      const mismatch = await api.put('/api/auth/password', { currentPassword: account.password, newPassword: 'N3w!password', confirmPassword: 'N3w!passworx' }, bearer(account.accessToken));
+      const mismatch = await api.put('/api/auth/password', { currentPassword: account.password, newPassword: 'N3w!gull-lantern', confirmPassword: 'N3w!passworx' }, bearer(account.accessToken));
       expectError(mismatch, 400, 'VALIDATION_FAILED');
       expect(mismatch.body.error.details[0].path).toBe('confirmPassword');
       expectError(await api.put('/api/auth/password', { currentPassword: account.password, newPassword: 'weak', confirmPassword: 'weak' }, bearer(account.accessToken)), 400, 'VALIDATION_FAILED');
       const long = `Aa1!${'y'.repeat(80)}`;
       expectError(await api.put('/api/auth/password', { currentPassword: account.password, newPassword: long, confirmPassword: long }, bearer(account.accessToken)), 400, 'VALIDATION_FAILED');
-      expectError(await api.put('/api/auth/password', { currentPassword: { $ne: '' }, newPassword: 'N3w!password', confirmPassword: 'N3w!password' }, bearer(account.accessToken)), 400, 'VALIDATION_FAILED');
-      expectError(await api.put('/api/auth/password', { currentPassword: account.password, newPassword: 'N3w!password', confirmPassword: 'N3w!password' }), 401, 'UNAUTHORIZED');
+      expectError(await api.put('/api/auth/password', { currentPassword: { $ne: '' }, newPassword: 'N3w!gull-lantern', confirmPassword: 'N3w!gull-lantern' }, bearer(account.accessToken)), 400, 'VALIDATION_FAILED');
+      expectError(await api.put('/api/auth/password', { currentPassword: account.password, newPassword: 'N3w!gull-lantern', confirmPassword: 'N3w!gull-lantern' }), 401, 'UNAUTHORIZED');
     });
   });
 
@@ -377,7 +377,7 @@ describe('password change', () => {
     const account = await register(api);
     const other = await login(api, account.email, account.password);
     const socket = await HubClient.connect(server.wsUrl, { token: other.accessToken });
-    const response = await api.put('/api/auth/password', { currentPassword: account.password, newPassword: 'N3w!password', confirmPassword: 'N3w!password' }, bearer(account.accessToken));
+    const response = await api.put('/api/auth/password', { currentPassword: account.password, newPassword: 'N3w!gull-lantern', confirmPassword: 'N3w!gull-lantern' }, bearer(account.accessToken));
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ success: true, tokens: { accessToken: expect.any(String), refreshToken: expect.any(String) } });
     for (const old of [account.accessToken, other.accessToken]) expectError(await api.get('/api/auth/me', bearer(old)), 401, 'UNAUTHORIZED');
@@ -386,13 +386,13 @@ describe('password change', () => {
     expect((await api.get('/api/auth/me', bearer(response.body.tokens.accessToken))).status).toBe(200);
     expect((await api.post('/api/auth/refresh', { refreshToken: response.body.tokens.refreshToken })).status).toBe(200);
     expectError(await api.post('/api/auth/login', { email: account.email, password: account.password }), 401, 'UNAUTHORIZED');
-    await login(api, account.email, 'N3w!password');
+    await login(api, account.email, 'N3w!gull-lantern');
   });
 
   it('tells an OAuth-only account to use the reset instead', async () => {
     const user = await createUser(db, { passwordHash: null, oauthProvider: 'github' });
     await expectNoChange(db, async () => {
-      const response = await api.put('/api/auth/password', { currentPassword: 'Anyth1ng!', newPassword: 'N3w!password', confirmPassword: 'N3w!password' }, bearer(user.token));
+      const response = await api.put('/api/auth/password', { currentPassword: 'Anyth1ng!', newPassword: 'N3w!gull-lantern', confirmPassword: 'N3w!gull-lantern' }, bearer(user.token));
       expectError(response, 400, 'VALIDATION_FAILED');
       expect(response.body.error.message).toMatch(/reset/);
     });

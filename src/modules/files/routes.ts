@@ -18,7 +18,13 @@ export interface FilesRoutesDeps {
 export function filesRoutes({ files, storage, requireAuth, maxUploadBytes }: FilesRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
 
-  router.post('/api/files', requireAuth, receiveUpload(storage, maxUploadBytes), async (ctx) => {
+  // Rate and quota are checked before the bytes are read, so a refused upload writes nothing.
+  const admit: ChatdMiddleware = async (ctx, next) => {
+    await files.admit(ctx.state.principal!.userId);
+    await next();
+  };
+
+  router.post('/api/files', requireAuth, admit, receiveUpload(storage, maxUploadBytes), async (ctx) => {
     const upload = uploadedFile(ctx);
     const file = await files.accept(ctx.state.principal!.userId, {
       storedName: basename(upload.filepath),
@@ -37,7 +43,8 @@ export function filesRoutes({ files, storage, requireAuth, maxUploadBytes }: Fil
     ctx.length = file.fileSize;
     ctx.attachment(file.fileName, { type: inline ? 'inline' : 'attachment' });
     ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Cache-Control', 'private, no-cache');
+    // A private upload: nothing keeps a copy (a shared computer's disk cache after sign-out included).
+    ctx.set('Cache-Control', 'private, no-store');
     ctx.body = stream;
   });
 

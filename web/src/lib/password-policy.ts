@@ -10,3 +10,6 @@ export const passwordRules: { label: string; test: (value: string) => boolean }[
   { label: 'A special character (not a letter, digit or space)', test: (value) => /[^\p{L}\p{Nd}\s]/u.test(value) },
   { label: 'At most 72 bytes', test: (value) => new TextEncoder().encode(value).length <= 72 },
 ];
+
+/** The one rule only the server can judge (it knows the lists of common and breached passwords). */
+export const serverOnlyRule = 'Not a common or easily guessed password (the server checks)';
