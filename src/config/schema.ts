@@ -69,7 +69,7 @@ export const configSchema = z
     WS_PORT: port.default(3001).describe('Port of the WebSocket hub (uWebSockets.js), path /ws.'),
     PUBLIC_URL: httpUrl.default('http://localhost:3000')
       .describe('The address users reach chatd at (used for OAuth redirects, avatars and e-mail links).'),
-    CORS_ORIGIN: commaList.optional()
+    CORS_ORIGIN: commaList.pipe(z.array(z.string().refine((origin) => origin === '*' || httpUrl.safeParse(origin).success, 'each entry must be * or an http:// or https:// origin'))).optional()
       .describe('Comma-separated browser origins allowed to call the API and open the hub. Defaults to the origin of PUBLIC_URL.'),
     TRUST_PROXY: bool.default(false)
       .describe('Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. Only enable behind one.'),
@@ -181,6 +181,11 @@ export const configSchema = z
   });
 
 export type RawConfig = z.infer<typeof configSchema>;
+
+/** The rule for one setting, for `chatd init` to check a flag or an answer exactly as start-up will. */
+export function settingSchema<K extends keyof typeof configSchema.shape>(variable: K): (typeof configSchema.shape)[K] {
+  return configSchema.shape[variable];
+}
 
 /** Variables whose values must never be printed. */
 export const secretVariables = new Set(['JWT_SECRET', 'JWT_REFRESH_SECRET', 'MONGODB_URI', 'SMTP_URL', 'GOOGLE_CLIENT_SECRET', 'GITHUB_CLIENT_SECRET', 'TURN_SECRET']);
