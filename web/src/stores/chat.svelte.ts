@@ -10,6 +10,8 @@ export interface TimelineMessage extends Message {
 
 const TYPING_SHOWN_MS = 6000;
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const byTime = (a: Message, b: Message) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
 
 /**
@@ -115,10 +117,15 @@ class Chat {
 
   /** After every (re)authentication: catch up each room from its newest message, then resend what waits. */
   private async resume(): Promise<void> {
-    await Promise.all(this.rooms.map((room) => this.join(room._id)));
+    // A few at a time: the hub allows a connection WS_EVENTS_PER_SECOND events (bursts of twice that).
+    const queue = this.rooms.map((room) => room._id);
+    const worker = async () => {
+      for (let roomId = queue.shift(); roomId !== undefined; roomId = queue.shift()) await this.join(roomId);
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
   }
 
-  private async join(roomId: string): Promise<void> {
+  private async join(roomId: string, attempt = 0): Promise<void> {
     if (!this.hub) return;
     try {
       for (;;) {
@@ -132,6 +139,10 @@ class Chat {
       }
     } catch (error) {
       if (error instanceof HubError && error.code === 'FORBIDDEN') return this.forgetRoom(roomId);
+      if (error instanceof HubError && error.code === 'RATE_LIMITED' && attempt < 5) {
+        await pause(1000 * (attempt + 1));
+        return this.join(roomId, attempt + 1);
+      }
       return;
     }
     const timeline = this.timelines[roomId] ?? [];
@@ -274,7 +285,7 @@ class Chat {
     void this.deliver(message);
   }
 
-  private async deliver(message: TimelineMessage): Promise<void> {
+  private async deliver(message: TimelineMessage, attempt = 0): Promise<void> {
     if (!this.hub || this.hubState !== 'online') return;
     try {
       const { data } = await this.hub.send('send_message', {
@@ -287,7 +298,12 @@ class Chat {
       this.received(data.message);
     } catch (error) {
       // Offline or no answer: it stays "sending" and goes again after the reconnect.
-      if (error instanceof HubError && (error.code === 'OFFLINE' || error.code === 'TIMEOUT' || error.code === 'UNAVAILABLE')) return;
+      if (error instanceof HubError && (error.code === 'OFFLINE' || error.code === 'TIMEOUT')) return;
+      // The server is busy or the connection sent too much: the same message again shortly.
+      if (error instanceof HubError && (error.code === 'UNAVAILABLE' || error.code === 'RATE_LIMITED')) {
+        await pause(Math.min(30_000, 1000 * 2 ** attempt));
+        return this.deliver(message, attempt + 1);
+      }
       const timeline = this.timelines[message.roomId] ?? [];
       const index = timeline.findIndex((m) => m.clientMsgId === message.clientMsgId && m.sending);
       if (index >= 0) timeline.splice(index, 1);
