@@ -90,7 +90,7 @@ describe('admin API', () => {
     expectError(await api.post('/api/auth/refresh', { refreshToken: account.refreshToken }), 401, 'UNAUTHORIZED');
     const refused = await api.post('/api/auth/login', { email: account.email, password: account.password });
     expectError(refused, 403, 'FORBIDDEN');
-    await expect(HubClient.connect(server.wsUrl, { token: account.accessToken })).rejects.toMatchObject({ statusCode: 401 });
+    expect(await HubClient.refused(server.wsUrl, { token: account.accessToken })).toMatchObject({ error: { data: { code: 'UNAUTHORIZED' } }, close: { code: 1008 } });
 
     expect((await api.post(`/api/admin/users/${account.id}/enable`, undefined, asAdmin())).body.user.disabled).toBe(false);
     const again = await login(api, account.email, account.password);
@@ -153,9 +153,6 @@ describe('chatd admin (CLI)', () => {
       const weak = await chatdAdmin(['create', '--username', input.username, '--email', input.email, '--password', 'weak']);
       expect(weak.code).toBe(1);
       expect(weak.stderr.split('\n')[0]).toMatch(/^chatd: password must be at least 8 characters/);
-      const common = await chatdAdmin(['create', '--username', input.username, '--email', input.email, '--password', 'Password1!']);
-      expect(common.code).toBe(1);
-      expect(common.stderr.split('\n')[0]).toMatch(/^chatd: password is too easy to guess .*commonly used password/);
       const badEmail = await chatdAdmin(['create', '--username', input.username, '--email', 'nope', '--password', input.password]);
       expect(badEmail.code).toBe(1);
       expect(badEmail.stderr.split('\n')[0]).toBe('chatd: --email must be an e-mail address (got "nope")');

@@ -80,7 +80,7 @@ describe('chatd init renders the deployment templates', () => {
 
     const caddy = read(dir, 'deploy/Caddyfile');
     const site = block(caddy, /^chat\.example\.com \{/m);
-    expect(site).toMatch(/@hub path \/ws \/ws\/\*/);
+    expect(site).toMatch(/@hub path \/ws \/ws\/\* \/socket\.io\/\*$/m);
     expect(block(site, /handle @hub \{/)).toMatch(/^\s*reverse_proxy 127\.0\.0\.1:4101$/m);
     expect(block(site, /handle \{/)).toMatch(/^\s*reverse_proxy 127\.0\.0\.1:4100$/m);
 
@@ -90,11 +90,13 @@ describe('chatd init renders the deployment templates', () => {
     const tls = block(nginx, /server \{(?=[^}]*listen 443 ssl)/);
     expect(tls).toMatch(/server_name chat\.example\.com;/);
     expect(tls).toMatch(/ssl_certificate\s+\/etc\/letsencrypt\/live\/chat\.example\.com\/fullchain\.pem;/);
-    const hub = block(tls, /location = \/ws \{/);
-    expect(hub).toMatch(/proxy_pass http:\/\/chatd_hub;/);
-    expect(hub).toMatch(/proxy_http_version 1\.1;/);
-    expect(hub).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
-    expect(hub).toMatch(/proxy_set_header Connection \$chatd_connection_upgrade;/);
+    for (const location of [/location = \/ws \{/, /location \/socket\.io\/ \{/]) {
+      const hub = block(tls, location);
+      expect(hub).toMatch(/proxy_pass http:\/\/chatd_hub;/);
+      expect(hub).toMatch(/proxy_http_version 1\.1;/);
+      expect(hub).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
+      expect(hub).toMatch(/proxy_set_header Connection \$chatd_connection_upgrade;/);
+    }
     expect(block(tls, /location \/ \{/)).toMatch(/proxy_pass http:\/\/chatd_api;/);
     expect(block(nginx, /map \$http_upgrade \$chatd_connection_upgrade \{/)).toMatch(/default upgrade;/);
     expect(block(nginx, /server \{(?=[^}]*listen 80;)/)).toMatch(/return 301 https:\/\/\$host\$request_uri;/);
@@ -171,17 +173,22 @@ describe('chatd init renders the deployment templates', () => {
     expect(badCron.code).toBe(1);
     expect(badCron.stderr.split('\n')[0]).toBe('chatd: --backup-cron must be a cron expression such as "0 3 * * *" (five fields, or six with seconds first) (got "every day")');
     expect(badCron.stderr).toMatch(/"" for no scheduled backups/);
-    const samePorts = await runChatd(['init', '--yes', '--port', '4100', '--ws-port', '4100'], { cwd: tempDir() });
-    expect(samePorts.code).toBe(1);
-    expect(samePorts.stderr.split('\n')[0]).toBe('chatd: WS_PORT must differ from PORT (both are 4100); nothing was changed');
-    const badOrigin = await runChatd(['init', '--yes', '--cors-origin', 'https://ok.example,ftp://no.example'], { cwd: tempDir() });
-    expect(badOrigin.code).toBe(1);
-    expect(badOrigin.stderr.split('\n')[0]).toBe('chatd: --cors-origin each entry must be * or an http:// or https:// origin (got "https://ok.example,ftp://no.example")');
     const badUser = await runChatd(['init', '--yes', '--service-user', 'Root User'], { cwd: tempDir() });
     expect(badUser.code).toBe(1);
     expect(badUser.stderr).toMatch(/--service-user must be a system user name/);
     const contradiction = await runChatd(['init', '--yes', '--compose-mongodb', '--embedded'], { cwd: tempDir() });
     expect(contradiction.code).toBe(1);
     expect(contradiction.stderr).toMatch(/--embedded and --compose-mongodb contradict each other/);
+  });
+
+  it('checks its settings by the rules chatd serve applies, across settings too, writing nothing on a bad one', async () => {
+    const samePortsDir = tempDir();
+    const samePorts = await runChatd(['init', '--yes', '--port', '4100', '--ws-port', '4100'], { cwd: samePortsDir });
+    expect(samePorts.code).toBe(1);
+    expect(samePorts.stderr.split('\n')[0]).toBe('chatd: WS_PORT must differ from PORT (both are 4100); nothing was changed');
+    expect(existsSync(join(samePortsDir, '.env'))).toBe(false);
+    const badOrigin = await runChatd(['init', '--yes', '--cors-origin', 'https://ok.example,ftp://no.example'], { cwd: tempDir() });
+    expect(badOrigin.code).toBe(1);
+    expect(badOrigin.stderr.split('\n')[0]).toBe('chatd: --cors-origin each entry must be * or an http:// or https:// origin (got "https://ok.example,ftp://no.example")');
   });
 });
