@@ -100,7 +100,10 @@ describe('calls in the web app', () => {
     const [alice, bob] = await Promise.all([person('alice'), person('bob')]);
     const direct = await api.post('/api/rooms/direct', { userId: bob.id }, { token: alice.accessToken });
     expect(direct.status).toBe(201);
-    const [a, b, bElsewhere] = await Promise.all([signIn(alice), signIn(bob), signIn(bob)]);
+    // One account's two sign-ins one after the other: concurrent logins of one account answer 500
+    // on main at the moment (reported), which is not what this test is about.
+    const [a, b] = await Promise.all([signIn(alice), signIn(bob)]);
+    const bElsewhere = await signIn(bob);
     await openRoom(a, bob.username);
 
     // Answered: B's two devices ring, B accepts on one, the other hears it was answered elsewhere.
@@ -195,7 +198,8 @@ describe('profile and settings', () => {
   it('shows profile, picture and status changes on another user\'s open page, and a password change ends the other sessions', { timeout: 90_000 }, async () => {
     const [dana, erin] = await Promise.all([person('dana'), person('erin')]);
     await api.post('/api/rooms/direct', { userId: erin.id }, { token: dana.accessToken });
-    const [d, dElsewhere, e] = await Promise.all([signIn(dana), signIn(dana), signIn(erin)]);
+    const [d, e] = await Promise.all([signIn(dana), signIn(erin)]);
+    const dElsewhere = await signIn(dana);
     await openRoom(e, dana.username);
     await e.getByRole('button', { name: 'Profile' }).click();
     const profile = e.getByRole('article', { name: `Profile of ${dana.username}` });
