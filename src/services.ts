@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import { ObjectId, type Db } from 'mongodb';
 import type { Config } from './config/load.js';
 import type { BackgroundJob } from './core/background-job.js';
+import { configuredDatabaseKind } from './db/database.js';
 import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
@@ -13,12 +14,16 @@ import { authRoutes } from './modules/auth/routes.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
 import { webAppBuilt } from './http/web-app.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { presentPublicUser } from './modules/users/presenter.js';
 import { usersRoutes } from './modules/users/routes.js';
 import { callsEvents } from './modules/calls/events.js';
 import { CallsRepo } from './modules/calls/repo.js';
 import { callsRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
 import { scheduledBackupJob } from './ops/backup/job.js';
+import { CollectionsRepo } from './ops/backup/collections-repo.js';
+import { backupsRoutes } from './ops/backup/routes.js';
+import { BackupsService } from './ops/backup/admin.js';
 import { retentionJob } from './ops/retention/job.js';
 import { unattachedUploadsJob } from './ops/uploads/job.js';
 import { FilesRepo } from './modules/files/repo.js';
@@ -43,6 +48,7 @@ import { MembershipCache } from './modules/rooms/membership-cache.js';
 import { MembershipsRepo } from './modules/rooms/membership-repo.js';
 import { RoomsRepo } from './modules/rooms/repo.js';
 import { roomsRoutes } from './modules/rooms/routes.js';
+import { RoomsAdmin, roomsAdminRoutes } from './modules/rooms/admin.js';
 import { RoomsService } from './modules/rooms/service.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
@@ -129,6 +135,7 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
     logger,
   });
   const presence = new PresenceService(users, access, realtime, live, logger);
+  accounts.usersService.onProfileChanged((user) => void presence.profileChanged(presentPublicUser(user)));
 
   const calls = new CallsService({
     calls: new CallsRepo(db),
@@ -147,6 +154,13 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
     },
   });
   const backups = scheduledBackupJob({ config, logger, db });
+  const adminBackups = new BackupsService({
+    collections: new CollectionsRepo(db),
+    databaseKind: configuredDatabaseKind(config),
+    dataDir: config.CHATD_DATA_DIR,
+    backupDir: config.BACKUP_DIR,
+    logger,
+  });
   let recovering: Promise<void> | undefined;
 
   return {
@@ -157,7 +171,15 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
     files,
     presence,
     routers: [
-      healthRoutes({ db }),
+      healthRoutes({
+        db,
+        databaseKind: configuredDatabaseKind(config),
+        engine,
+        requireAuth: auth,
+        requireAdmin,
+        connections: () => presence.counts(),
+        activeCalls: () => calls.activeCallCount,
+      }),
       authRoutes({
         ...authDeps,
         auth: accounts.auth,
@@ -169,11 +191,13 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
         webLanding: webAppBuilt() ? '/oauth/done' : undefined,
       }),
-      usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),
+      usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin, storage }),
       roomsRoutes({ rooms, requireAuth: auth }),
+      roomsAdminRoutes({ admin: new RoomsAdmin(roomsRepo, realtime, config.RETENTION_DAYS), requireAuth: auth, requireAdmin }),
       messagesRoutes({ messages, requireAuth: auth }),
       filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES }),
       callsRoutes({ calls, requireAuth: auth }),
+      backupsRoutes({ backups: adminBackups, requireAuth: auth, requireAdmin }),
     ],
     hubModules: [
       messagesEvents({ messages, access, rooms }),
@@ -201,6 +225,7 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
       tokenSweepJob(accounts.tokens, accounts.knownAddresses, config.TOKEN_SWEEP_CRON, logger),
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
+      { name: 'admin-backups', start: () => undefined, stop: () => adminBackups.stop() },
       retentionJob({ config, logger, rooms, messages }),
       unattachedUploadsJob({ config, logger, files }),
     ],

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { password as passwordPrompt } from '@inquirer/prompts';
 import type { Command } from 'commander';
 import { AppError } from '../errors.js';
 import { createAccounts, type Accounts } from '../modules/auth/accounts.js';
-import { passwordProblem } from '../modules/auth/passwords.js';
+import { generatePassword, passwordProblem } from '../modules/auth/passwords.js';
 import type { UserDocument, UserRole } from '../modules/users/types.js';
 import { email as emailSchema, username as usernameSchema } from '../modules/users/schemas.js';
 import { offlinePublisher } from '../realtime/publisher.js';
@@ -66,11 +65,6 @@ async function newPasswordFrom(options: PasswordOptions, mode: AskMode): Promise
   const chosen = await passwordPrompt({ message: 'Password', mask: '*', validate: (value) => passwordProblem(value) ?? true });
   await passwordPrompt({ message: 'Password again', mask: '*', validate: (value) => value === chosen || 'the two passwords differ' });
   return chosen;
-}
-
-/** A random password that meets the policy (for reset-password --generate). */
-export function generatePassword(): string {
-  return `${randomBytes(15).toString('base64url')}-Aa9`;
 }
 
 function describe(user: UserDocument): string {

@@ -31,6 +31,11 @@ export interface OpenOptions {
   monitorCommands?: boolean;
 }
 
+/** Which database the configuration asks for: a MongoDB server (MONGODB_URI), or the embedded one. */
+export function configuredDatabaseKind(config: Pick<Config, 'MONGODB_URI'>): 'mongodb' | 'embedded' {
+  return config.MONGODB_URI ? 'mongodb' : 'embedded';
+}
+
 /** The database named by the URI's path, `chatd` when the path is empty. */
 export function databaseName(uri: string): string {
   const match = /^mongodb(?:\+srv)?:\/\/[^/]+\/([^?]*)/.exec(uri);

@@ -37,7 +37,7 @@ describe('PUT /api/auth/profile', () => {
       user: { bio: 'Hello there', location: 'Lyon', website: 'https://example.com/me', avatar: 'https://images.example/a.png', settings: { theme: 'dark', notifications: true, encryption: false }, email: me.email },
     });
     const again = await api.put('/api/auth/profile', { settings: { notifications: false }, website: '', avatar: '' }, auth());
-    expect(again.body.user.settings).toEqual({ theme: 'dark', notifications: false, encryption: false });
+    expect(again.body.user.settings).toEqual({ theme: 'dark', notifications: false, encryption: false, notifyMessages: 'all', notifyCalls: true, notifySound: true });
     expect(again.body.user.website).toBe('');
     expect(again.body.user.avatar).toMatch(new RegExp(`/api/users/${me.id}/avatar$`));
     expect(await stored(me.id)).toMatchObject({ bio: 'Hello there', settings: { theme: 'dark', notifications: false, encryption: false } });

@@ -14,10 +14,10 @@ export async function snapshot(db: Db, collections = ACCOUNT_COLLECTIONS): Promi
   return JSON.stringify(parts);
 }
 
-/** Runs `action` and asserts that the accounts collections are exactly as before it. */
-export async function expectNoChange<T>(db: Db, action: () => Promise<T>): Promise<T> {
-  const before = await snapshot(db);
+/** Runs `action` and asserts that the accounts collections (or the given ones) are exactly as before it. */
+export async function expectNoChange<T>(db: Db, action: () => Promise<T>, collections = ACCOUNT_COLLECTIONS): Promise<T> {
+  const before = await snapshot(db, collections);
   const result = await action();
-  expect(await snapshot(db), 'the database changed').toBe(before);
+  expect(await snapshot(db, collections), 'the database changed').toBe(before);
   return result;
 }

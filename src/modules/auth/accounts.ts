@@ -3,6 +3,7 @@ import type { Config } from '../../config/load.js';
 import { RateLimits } from '../../http/rate-limit.js';
 import type { Logger } from '../../logger.js';
 import type { RealtimePublisher } from '../../realtime/publisher.js';
+import { AvatarsRepo } from '../users/avatars-repo.js';
 import { UsersRepo } from '../users/repo.js';
 import { UsersService, type UsersServiceDeps } from '../users/service.js';
 import { JwtAuthenticator } from './authenticator.js';
@@ -43,7 +44,7 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
   const csrf = new CsrfTokens(config.JWT_SECRET);
   const hasher = new PasswordHasher(config.BCRYPT_COST);
   const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger, reuseGraceSeconds: config.REFRESH_REUSE_GRACE_SECONDS });
-  const usersService = new UsersService({ users, hasher, sessions, presence });
+  const usersService = new UsersService({ users, avatars: new AvatarsRepo(db), hasher, sessions, presence });
   const rateLimits = new RateLimits(db, logger.child({ component: 'rate-limit' }));
   const limits = Object.fromEntries(
     Object.entries(authLimitSettings(config)).map(([name, { setting, description }]) => [name, rateLimits.limit(name, setting, description)]),

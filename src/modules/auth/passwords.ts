@@ -73,6 +73,12 @@ export const newPassword = composedPassword.pipe(
   }),
 );
 
+
+/** A random password that meets the policy (`chatd admin reset-password --generate`, the admin API's reset). */
+export function generatePassword(): string {
+  return `${randomBytes(15).toString('base64url')}-Aa9`;
+}
+
 /** Why a candidate password fails the policy, or undefined when it passes (for the CLI's prompts). */
 export function passwordProblem(candidate: string): string | undefined {
   const parsed = newPassword.safeParse(candidate);

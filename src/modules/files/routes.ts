@@ -1,19 +1,11 @@
 import Router from '@koa/router';
 import { basename } from 'node:path';
-import { Invalid } from '../../errors.js';
 import type { ChatdMiddleware, ChatdState } from '../../http/context.js';
 import { input, validate } from '../../http/validate.js';
 import { IdParams } from '../../schemas.js';
 import type { FilesService } from './service.js';
 import type { FileStorage } from './storage.js';
-import { receiveUpload } from './upload.js';
-
-interface UploadedFile {
-  filepath: string;
-  originalFilename: string | null;
-  size: number;
-  hash?: string | null;
-}
+import { receiveUpload, uploadedFile } from './upload.js';
 
 export interface FilesRoutesDeps {
   files: FilesService;
@@ -33,10 +25,7 @@ export function filesRoutes({ files, storage, requireAuth, maxUploadBytes }: Fil
   };
 
   router.post('/api/files', requireAuth, admit, receiveUpload(storage, maxUploadBytes), async (ctx) => {
-    // koa-body augments its own copy of Koa's types, so its `files` is read through a cast.
-    const received = (ctx.request as { files?: Record<string, UploadedFile | UploadedFile[]> }).files?.file;
-    const upload = Array.isArray(received) ? received[0] : received;
-    if (!upload) throw new Invalid('Send the file in the multipart field "file"', [{ path: 'file', message: 'required' }]);
+    const upload = uploadedFile(ctx);
     const file = await files.accept(ctx.state.principal!.userId, {
       storedName: basename(upload.filepath),
       originalName: upload.originalFilename,

@@ -5,6 +5,23 @@ import { Invalid, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js'
 import type { ChatdMiddleware } from '../../http/context.js';
 import type { FileStorage } from './storage.js';
 
+/** The file receiveUpload wrote, as koa-body describes it. */
+export interface UploadedFile {
+  filepath: string;
+  originalFilename: string | null;
+  size: number;
+  hash?: string | null;
+}
+
+/** The file of a request that passed receiveUpload; a 400 when the multipart body had none in the field "file". */
+export function uploadedFile(ctx: Parameters<ChatdMiddleware>[0]): UploadedFile {
+  // koa-body augments its own copy of Koa's types, so its `files` is read through a cast.
+  const received = (ctx.request as { files?: Record<string, UploadedFile | UploadedFile[]> }).files?.file;
+  const upload = Array.isArray(received) ? received[0] : received;
+  if (!upload) throw new Invalid('Send the file in the multipart field "file"', [{ path: 'file', message: 'required' }]);
+  return upload;
+}
+
 /** Room for the multipart envelope around the file (boundaries, part headers) when judging Content-Length. */
 const MULTIPART_OVERHEAD = 64 * 1024;
 

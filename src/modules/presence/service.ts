@@ -4,6 +4,7 @@ import { EncodedJson } from '../../realtime/codec.js';
 import type { RealtimePublisher } from '../../realtime/publisher.js';
 import type { RoomAccess } from '../rooms/access.js';
 import type { UsersRepo } from '../users/repo.js';
+import type { PublicUser } from '../users/presenter.js';
 import type { PresenceStatus } from '../users/types.js';
 import type { LiveStatuses } from './live-statuses.js';
 
@@ -119,10 +120,31 @@ export class PresenceService {
     }
   }
 
+  /** How many users are online, on how many authenticated connections (the admin's server health). */
+  counts(): { users: number; connections: number } {
+    let connections = 0;
+    for (const count of this.connections.values()) connections += count;
+    return { users: this.connections.size, connections };
+  }
+
+  /** The user changed their public profile: `user_updated` to their devices and every online user sharing a room. */
+  async profileChanged(user: PublicUser): Promise<void> {
+    await this.tellContacts(user._id, 'user_updated', new EncodedJson(JSON.stringify({ user })), 'a profile change');
+    // A change made over REST alone must not leave the room list of an offline user cached.
+    if (!this.connections.has(user._id)) this.access.forgetUser(user._id);
+  }
+
   /** Sends the change to the user's devices and to every online user sharing a room, once each. */
   private async announce(userId: string, change: Change): Promise<void> {
     const data = new EncodedJson(JSON.stringify({ userId, status: change.status, customStatus: change.customStatus, lastSeen: change.lastSeen }));
-    this.realtime.sendToUsers([userId], 'user_status_changed', data);
+    await this.tellContacts(userId, 'user_status_changed', data, 'a presence change');
+    // The room list is kept only while the user is online.
+    if (change.status === 'offline' && !this.connections.has(userId)) this.access.forgetUser(userId);
+  }
+
+  /** Sends one event to the user's devices and to every online user sharing a room with them, once each. */
+  private async tellContacts(userId: string, event: string, data: EncodedJson, what: string): Promise<void> {
+    this.realtime.sendToUsers([userId], event, data);
     try {
       const told = new Set<string>([userId]);
       const online: string[] = [];
@@ -134,11 +156,9 @@ export class PresenceService {
           if (this.realtime.isOnline(member)) online.push(member);
         }
       }
-      this.realtime.sendToUsers(online, 'user_status_changed', data);
+      this.realtime.sendToUsers(online, event, data);
     } catch (error) {
-      this.log.warn({ err: error, userId }, 'could not announce a presence change');
+      this.log.warn({ err: error, userId }, `could not announce ${what}`);
     }
-    // The room list is kept only while the user is online.
-    if (change.status === 'offline' && !this.connections.has(userId)) this.access.forgetUser(userId);
   }
 }

@@ -1,6 +1,7 @@
-import type { Collection, Db, ObjectId } from 'mongodb';
+import type { Collection, Db, Filter, ObjectId } from 'mongodb';
 import { isDuplicateKey } from '../../db/errors.js';
 import { KeyedLock } from '../../db/keyed-lock.js';
+import { escapeRegex } from '../../db/regex.js';
 import { updateEachById } from '../../db/update-each.js';
 import { Conflict } from '../../errors.js';
 import type { RoomDocument } from './types.js';
@@ -61,6 +62,14 @@ export class RoomsRepo {
   /** The given rooms, in no particular order. */
   findByIds(ids: ObjectId[]): Promise<RoomDocument[]> {
     return this.rooms.find({ _id: { $in: ids } }).toArray();
+  }
+
+  /** A page of public and private rooms (never direct ones) whose name starts with `prefix`, any case, in name order. */
+  async pageByName(query: { prefix?: string; skip: number; limit: number }): Promise<{ rooms: RoomDocument[]; hasMore: boolean }> {
+    const filter: Filter<RoomDocument> = { type: { $in: ['public', 'private'] } };
+    if (query.prefix) filter.name = { $regex: `^${escapeRegex(query.prefix)}`, $options: 'i' };
+    const rooms = await this.rooms.find(filter).sort({ name: 1, _id: 1 }).skip(query.skip).limit(query.limit + 1).toArray();
+    return { rooms: rooms.slice(0, query.limit), hasMore: rooms.length > query.limit };
   }
 
   /** Every public room, in no particular order. */

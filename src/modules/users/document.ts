@@ -1,4 +1,12 @@
-import type { UserDocument } from './types.js';
+import type { UserDocument, UserSettings } from './types.js';
+
+/** Every setting's value for a user who never chose one. */
+export const defaultSettings: Readonly<UserSettings> = { theme: 'light', notifications: true, encryption: false, notifyMessages: 'all', notifyCalls: true, notifySound: true };
+
+/** The user's settings with a default for every one their document lacks (documents older than the field). */
+export function withDefaultSettings(settings: Partial<UserSettings> | undefined): UserSettings {
+  return { ...defaultSettings, ...settings };
+}
 
 /** The identifying fields of a new user; everything else starts at its default. */
 export type NewUserFields = Pick<UserDocument, '_id' | 'username' | 'email' | 'passwordHash' | 'avatar'> & Partial<Pick<UserDocument, 'role' | 'oauthProvider'>>;
@@ -11,7 +19,7 @@ export function newUserDocument(fields: NewUserFields, now = new Date()): UserDo
     bio: '',
     location: '',
     website: '',
-    settings: { theme: 'light', notifications: true, encryption: false },
+    settings: { ...defaultSettings },
     status: 'offline',
     customStatus: '',
     lastSeen: now,

@@ -1,3 +1,4 @@
+import { withDefaultSettings } from './document.js';
 import type { UserDocument } from './types.js';
 
 /** What anyone may see of a user: never the e-mail, hashes or moderation state. */
@@ -22,7 +23,7 @@ export function presentSelf(user: UserDocument) {
   return {
     ...presentPublicUser(user),
     email: user.email,
-    settings: user.settings,
+    settings: withDefaultSettings(user.settings),
     role: user.role,
     oauthProvider: user.oauthProvider,
     blockedUsers: user.blockedUsers.map((id) => id.toHexString()),

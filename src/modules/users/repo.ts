@@ -1,5 +1,6 @@
 import { MongoServerError, ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { KeyedLock } from '../../db/keyed-lock.js';
+import { escapeRegex } from '../../db/regex.js';
 import { updateEachById } from '../../db/update-each.js';
 import { Conflict } from '../../errors.js';
 import type { PresenceStatus, UserDocument, UserRole } from './types.js';
@@ -20,8 +21,6 @@ export interface UserQuery {
   skip: number;
   limit: number;
 }
-
-const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** One revocation of a user's sessions, for other processes' hubs (`session_revocations`). */
 interface RevocationEntry {

@@ -43,6 +43,9 @@ export const ProfileUpdate = z
         theme: z.enum(['light', 'dark']).optional(),
         notifications: z.boolean().optional(),
         encryption: z.boolean().optional(),
+        notifyMessages: z.enum(['all', 'direct', 'none']).optional(),
+        notifyCalls: z.boolean().optional(),
+        notifySound: z.boolean().optional(),
       })
       .optional(),
   })

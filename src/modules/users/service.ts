@@ -1,5 +1,7 @@
+import { fileTypeFromBuffer } from 'file-type';
 import { ObjectId } from 'mongodb';
-import { Forbidden, Invalid, NotFound } from '../../errors.js';
+import { Forbidden, Invalid, NotFound, UnsupportedMediaType } from '../../errors.js';
+import type { AvatarDocument, AvatarsRepo } from './avatars-repo.js';
 import { defaultAvatarPath } from './avatar.js';
 import { parseObjectId, takenConflict, type UserPage, type UsersRepo } from './repo.js';
 import type { ProfileUpdate } from './schemas.js';
@@ -34,11 +36,15 @@ export interface NewUser {
 
 export interface UsersServiceDeps {
   users: UsersRepo;
+  avatars: AvatarsRepo;
   hasher: PasswordHashing;
   sessions: SessionRevoker;
   /** Presence of connected users (only `chatd serve` has it; the CLI shows what is stored). */
   presence?: { apply<T extends Pick<UserDocument, '_id' | 'status' | 'customStatus'>>(user: T): T };
 }
+
+/** Picture types every browser shows without running anything (never SVG, which can carry scripts). */
+const avatarTypes = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
 export interface PageRequest {
   search?: string;
@@ -52,8 +58,14 @@ export interface PageRequest {
  */
 export class UsersService {
   private readonly blockListeners: ((user: UserDocument) => void)[] = [];
+  private readonly profileListeners: ((user: UserDocument) => void)[] = [];
 
   constructor(private readonly deps: UsersServiceDeps) {}
+
+  /** Calls `listener` with the user's new document after they changed what others see of them (bio, location, website, avatar). */
+  onProfileChanged(listener: (user: UserDocument) => void): void {
+    this.profileListeners.push(listener);
+  }
 
   /** Calls `listener` with the user's new document after every block or unblock, so cached answers to "may these two talk?" are dropped. */
   onBlocksChanged(listener: (user: UserDocument) => void): void {
@@ -131,7 +143,36 @@ export class UsersService {
     if (Object.keys(set).length === 0) return this.get(id);
     const user = await this.deps.users.update(id, set);
     if (!user) throw new NotFound('User not found');
+    // Another avatar replaces an uploaded picture, which nothing shows any more.
+    if (update.avatar !== undefined) await this.deps.avatars.deleteByUser(id);
+    if (['bio', 'location', 'website', 'avatar'].some((field) => field in set)) this.profileChanged(user);
     return this.seen(user);
+  }
+
+  /** Makes an uploaded picture (PNG, JPEG, GIF or WebP, by its bytes) the user's avatar. */
+  async setAvatarImage(id: ObjectId, bytes: Buffer): Promise<UserDocument> {
+    const type = await fileTypeFromBuffer(bytes);
+    if (!type || !avatarTypes.has(type.mime)) throw new UnsupportedMediaType('An avatar must be a PNG, JPEG, GIF or WebP picture');
+    const now = new Date();
+    await this.deps.avatars.put(id, type.mime, bytes, now);
+    // A new address for each picture, so caches holding the previous one do not show it.
+    const user = await this.deps.users.update(id, { avatar: `${defaultAvatarPath(id.toHexString())}?v=${now.getTime()}` });
+    if (!user) {
+      await this.deps.avatars.deleteByUser(id);
+      throw new NotFound('User not found');
+    }
+    this.profileChanged(user);
+    return this.seen(user);
+  }
+
+  /** The picture a visible user uploaded as their avatar, or null when they show the generated one. */
+  async avatarImage(user: UserDocument): Promise<AvatarDocument | null> {
+    return this.deps.avatars.findByUser(user._id);
+  }
+
+  private profileChanged(user: UserDocument): void {
+    const seen = this.seen(user);
+    this.profileListeners.forEach((listener) => listener(seen));
   }
 
   /** Adds `targetId` to the caller's block list. */

@@ -3,6 +3,23 @@ import type { ObjectId } from 'mongodb';
 export type PresenceStatus = 'online' | 'away' | 'dnd' | 'offline';
 export type UserRole = 'user' | 'admin';
 
+/** Which new messages notify the user: every one, only those in direct rooms, or none. */
+export type MessageNotifications = 'all' | 'direct' | 'none';
+
+/**
+ * The user's own preferences. `theme`, `notifications` (the master switch) and `encryption` are the
+ * spec's; the `notify*` fields say what notifies when notifications are on, and may be missing from
+ * documents written before they existed (withDefaultSettings fills them in).
+ */
+export interface UserSettings {
+  theme: 'light' | 'dark';
+  notifications: boolean;
+  encryption: boolean;
+  notifyMessages: MessageNotifications;
+  notifyCalls: boolean;
+  notifySound: boolean;
+}
+
 /** A user document as stored (docs/data-model.md). */
 export interface UserDocument {
   _id: ObjectId;
@@ -14,7 +31,7 @@ export interface UserDocument {
   bio: string;
   location: string;
   website: string;
-  settings: { theme: 'light' | 'dark'; notifications: boolean; encryption: boolean };
+  settings: UserSettings;
   status: PresenceStatus;
   customStatus: string;
   lastSeen: Date;

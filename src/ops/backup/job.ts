@@ -1,4 +1,5 @@
 import type { BackgroundJob } from '../../core/background-job.js';
+import { configuredDatabaseKind } from '../../db/database.js';
 import { cronJob, type JobDeps } from '../cron-job.js';
 import { backupAndRecord } from './backup.js';
 import { CollectionsRepo } from './collections-repo.js';
@@ -17,7 +18,7 @@ export function scheduledBackupJob({ config, logger: parent, db }: JobDeps): Bac
       try {
         const result = await backupAndRecord({
           collections,
-          databaseKind: config.MONGODB_URI ? 'mongodb' : 'embedded',
+          databaseKind: configuredDatabaseKind(config),
           dataDir: config.CHATD_DATA_DIR,
           backupDir: config.BACKUP_DIR,
           trigger: 'scheduled',

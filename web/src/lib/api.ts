@@ -20,6 +20,7 @@ export class ApiError extends Error {
 
 let accessToken: string | undefined;
 let refreshing: Promise<boolean> | undefined;
+let sessionChanging: Promise<unknown> | undefined;
 const tokenListeners = new Set<(token: string | undefined) => void>();
 
 export function currentToken(): string | undefined {
@@ -69,6 +70,9 @@ async function parse(response: Response): Promise<any> {
 export function refreshSession(): Promise<boolean> {
   refreshing ??= (async () => {
     try {
+      // A password change answers with new session cookies; refreshing before they arrive would
+      // present the refresh token it just revoked, and sign this page out too.
+      await sessionChanging;
       const csrf = csrfToken();
       if (!csrf) return false;
       const response = await fetch('/api/auth/refresh', {
@@ -89,6 +93,21 @@ export function refreshSession(): Promise<boolean> {
     }
   })();
   return refreshing;
+}
+
+/**
+ * Runs a request whose answer replaces this page's session (a password change ends every other
+ * session and starts a new one here): refreshes wait for it, so they use the new cookies.
+ */
+export async function replacingSession<T>(request: () => Promise<T>): Promise<T> {
+  const running = request();
+  const settled = running.then(() => undefined, () => undefined);
+  sessionChanging = settled;
+  try {
+    return await running;
+  } finally {
+    if (sessionChanging === settled) sessionChanging = undefined;
+  }
 }
 
 interface CallOptions {
@@ -118,12 +137,12 @@ export async function api<T = any>(path: string, options: CallOptions = {}): Pro
   return parse(response);
 }
 
-/** Uploads a file (multipart field `file`), reporting progress from 0 to 1. */
-export function upload(file: File, onProgress: (fraction: number) => void): Promise<any> {
+/** Uploads a file (multipart field `file`), reporting progress from 0 to 1; to /api/files unless told otherwise (avatars). */
+export function upload(file: Blob, onProgress: (fraction: number) => void, target: { method: string; path: string } = { method: 'POST', path: '/api/files' }): Promise<any> {
   const attempt = () =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
       const request = new XMLHttpRequest();
-      request.open('POST', '/api/files');
+      request.open(target.method, target.path);
       if (accessToken) request.setRequestHeader('Authorization', `Bearer ${accessToken}`);
       request.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
       request.onload = () => resolve({ status: request.status, text: request.responseText });

@@ -9,6 +9,22 @@ export interface User {
   lastSeen?: string | null;
   email?: string;
   role?: 'user' | 'admin';
+  bio?: string;
+  location?: string;
+  website?: string;
+  createdAt?: string;
+  settings?: UserSettings;
+  blockedUsers?: string[];
+}
+
+/** The signed-in user's own settings (GET /api/auth/me). */
+export interface UserSettings {
+  theme: 'light' | 'dark';
+  notifications: boolean;
+  encryption: boolean;
+  notifyMessages: 'all' | 'direct' | 'none';
+  notifyCalls: boolean;
+  notifySound: boolean;
 }
 
 export interface Attachment {

@@ -32,6 +32,8 @@ class Chat {
   /** Text of a refused message, handed back to the composer so nothing typed is lost. */
   returnedDraft = $state<string | null>(null);
   private hub: Hub | undefined;
+  private readonly extensions: ((hub: Hub) => () => void)[] = [];
+  private detachExtensions: (() => void)[] = [];
   private readonly requestedUsers = new Set<string>();
   private typingSweep: ReturnType<typeof setInterval> | undefined;
 
@@ -45,6 +47,11 @@ class Chat {
 
   get totalUnread(): number {
     return this.rooms.reduce((sum, room) => sum + (room.unreadCount ?? 0), 0);
+  }
+
+  /** Lets another store (calls) listen on this hub connection: `attach` runs when it starts, what it returns when it stops. */
+  use(attach: (hub: Hub) => () => void): void {
+    this.extensions.push(attach);
   }
 
   async start(): Promise<void> {
@@ -76,6 +83,11 @@ class Chat {
       if (user) Object.assign(user, { status, customStatus: customStatus ?? user.customStatus });
       else this.ensureUser(userId);
     });
+    // Someone changed their profile (avatar, bio…): every place showing them updates without a reload.
+    hub.on('user_updated', ({ user }) => {
+      this.users[user._id] = { ...this.users[user._id], ...user };
+      if (session.user && user._id === session.user._id) Object.assign(session.user, user);
+    });
     hub.on('room_added', ({ room }) => this.roomAdded(room));
     hub.on('room_updated', ({ room }) => this.patchRoom(room._id, room));
     hub.on('member_joined', ({ roomId, userId }) => {
@@ -89,10 +101,12 @@ class Chat {
       if (room) room.memberCount = Math.max(1, room.memberCount - 1);
     });
     this.typingSweep = setInterval(() => this.sweepTyping(), 1000);
+    this.detachExtensions = this.extensions.map((attach) => attach(hub));
     hub.start();
   }
 
   stop(): void {
+    for (const detach of this.detachExtensions.splice(0)) detach();
     this.hub?.stop();
     this.hub = undefined;
     clearInterval(this.typingSweep);
@@ -182,12 +196,17 @@ class Chat {
     if (document.visibilityState === 'hidden') this.notify(room, message);
   }
 
-  /** A browser notification for a direct message or a mention, when the tab is hidden and the user allowed it. */
+  /**
+   * A browser notification when the tab is hidden and the user allowed it: for what their settings
+   * ask (every message, or direct messages and mentions), none when they turned notifications off.
+   */
   private notify(room: Room, message: Message): void {
     if (!('Notification' in window) || Notification.permission !== 'granted') return;
+    const settings = session.user?.settings;
+    if (settings && (!settings.notifications || settings.notifyMessages === 'none')) return;
     const name = session.user?.username ?? '';
     const mentioned = name !== '' && (message.content ?? '').toLowerCase().includes(`@${name.toLowerCase()}`);
-    if (room.type !== 'direct' && !mentioned) return;
+    if (settings?.notifyMessages !== 'all' && room.type !== 'direct' && !mentioned) return;
     const sender = this.users[message.senderId]?.username ?? 'Someone';
     const notification = new Notification(room.type === 'direct' ? sender : `${sender} in ${room.name}`, { body: message.content ?? 'sent a file', tag: room._id });
     notification.onclick = () => {
