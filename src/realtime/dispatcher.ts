@@ -212,7 +212,10 @@ export class Dispatcher {
 
   /** Sends a handler's reply; a Socket.IO acknowledgement is answered even when there is no reply event. */
   private answer(conn: Connection, reply: Reply | void, replyTo: ReplyTo): void {
-    if (reply) conn.reply(reply.event, reply.data, replyTo);
+    if (reply) {
+      conn.reply(reply.event, reply.data, replyTo);
+      this.options.metrics?.sent(reply.event, 1);
+    }
     else if (typeof replyTo === 'function') conn.reply(undefined, undefined, replyTo);
   }
 

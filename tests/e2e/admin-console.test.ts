@@ -237,7 +237,7 @@ describe('PUT /api/auth/avatar', () => {
     expect(avatar).toMatch(new RegExp(`/api/users/${alice.id}/avatar\\?v=\\d+$`));
     expect((await bobHub.next('user_updated')).data.user.avatar).toBe(avatar);
 
-    const served = await fetch(`${server.baseUrl}${new URL(avatar).pathname}${new URL(avatar).search}`);
+    const served = await fetch(`${server.baseUrl}${new URL(avatar, server.baseUrl).pathname}${new URL(avatar, server.baseUrl).search}`);
     expect(served.status).toBe(200);
     expect(served.headers.get('content-type')).toBe('image/png');
     expect(served.headers.get('x-content-type-options')).toBe('nosniff');
