@@ -154,6 +154,12 @@ describe('login', () => {
     expect(setCookies(response).has('chatd_access')).toBe(true);
   });
 
+  it('signs one account in from several devices at the same moment, every one of them', async () => {
+    const account = await register(api);
+    const responses = await Promise.all(Array.from({ length: 6 }, () => api.post('/api/auth/login', { email: account.email, password: account.password })));
+    expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 200, 200]);
+  });
+
   it('answers an unknown e-mail, a wrong password and a password-less account identically, changing nothing', async () => {
     const account = await register(api);
     const oauthOnly = await createUser(db, { passwordHash: null, email: `oauth.${randomBytes(3).toString('hex')}@example.test` });

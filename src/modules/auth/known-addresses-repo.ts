@@ -31,7 +31,15 @@ export class KnownAddressesRepo {
 
   /** Records (or refreshes) a successful sign-in of `email` from `address`. */
   async remember(email: string, address: string, at = new Date()): Promise<void> {
-    await this.pairs.updateOne({ _id: pairId(email, address) }, { $set: { lastSignedInAt: at } }, { upsert: true });
+    const filter = { _id: pairId(email, address) };
+    try {
+      await this.pairs.updateOne(filter, { $set: { lastSignedInAt: at } }, { upsert: true });
+    } catch (error) {
+      // Two sign-ins of one account from one address at once: both upserts may insert, and the
+      // loser's duplicate key means the pair now exists, so an update finishes its work.
+      if ((error as { code?: number }).code !== 11000) throw error;
+      await this.pairs.updateOne(filter, { $set: { lastSignedInAt: at } });
+    }
   }
 
   /** Whether `email` signed in from `address` at or after `since`. */
