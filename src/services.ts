@@ -18,6 +18,7 @@ import { callRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
 import { scheduledBackupJob } from './ops/backup/job.js';
 import { retentionJob } from './ops/retention/job.js';
+import { StorageHealth } from './ops/storage.js';
 import { FilesRepo } from './modules/files/repo.js';
 import { filesRoutes } from './modules/files/routes.js';
 import { FilesService } from './modules/files/service.js';
@@ -44,7 +45,10 @@ import type { HubModule } from './realtime/types.js';
 export interface ServiceDeps {
   config: Config;
   logger: Logger;
+  /** The database for requests: every operation fails after DB_TIMEOUT_MS without an answer. */
   db: Db;
+  /** The same database without deadlines, for work that answers no request (scheduled backups). */
+  maintenanceDb?: Db;
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
@@ -65,6 +69,7 @@ export interface Services {
   messages: MessagesService;
   files: FilesService;
   presence: PresenceService;
+  storage: StorageHealth;
   routers: Router<ChatdState>[];
   hubModules: HubModule[];
   jobs: BackgroundJob[];
@@ -72,7 +77,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, logger, db, engine, realtime }: ServiceDeps): Services {
+export function createServices({ config, logger, db, maintenanceDb, engine, realtime }: ServiceDeps): Services {
   const live = new LiveStatuses();
   const accounts = createAccounts({ config, logger, db, realtime, presence: live });
   const { signer, authenticator } = accounts;
@@ -97,6 +102,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
   });
   accounts.usersService.onBlocksChanged((user) => rooms.blocksChanged(user._id, user.blockedUsers));
   const storage = new FileStorage(config.CHATD_DATA_DIR);
+  const storageHealth = new StorageHealth(config.CHATD_DATA_DIR, config.STORAGE_RESERVE_MB * 1024 * 1024, logger);
   const files = new FilesService(new FilesRepo(db), storage, timeline, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
   const messages = new MessagesService({
     repo: messagesRepo,
@@ -108,6 +114,8 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     batchMax: config.MESSAGE_BATCH_MAX,
     flushMs: config.MESSAGE_FLUSH_MS,
     queueMax: config.MESSAGE_QUEUE_MAX,
+    writeDeadlineMs: config.DB_TIMEOUT_MS,
+    storage: storageHealth,
   });
   rooms.useActivity(messages);
   const presence = new PresenceService(users, rooms, realtime, live, logger);
@@ -128,7 +136,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
       turnTtlSeconds: config.TURN_CREDENTIAL_TTL,
     },
   });
-  const backups = scheduledBackupJob({ config, logger, db });
+  const backups = scheduledBackupJob({ config, logger, db: maintenanceDb ?? db });
   let recovering: Promise<void> | undefined;
 
   return {
@@ -138,8 +146,9 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     messages,
     files,
     presence,
+    storage: storageHealth,
     routers: [
-      healthRoutes(db),
+      healthRoutes({ db, storage: storageHealth, messages, timeoutMs: Math.min(1000, config.DB_TIMEOUT_MS) }),
       authRoutes({
         ...authDeps,
         auth: accounts.auth,
@@ -157,6 +166,7 @@ export function createServices({ config, logger, db, engine, realtime }: Service
     ],
     hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms), presenceEvents(presence), callsHubModule(calls)],
     jobs: [
+      { name: 'storage-health', start: () => storageHealth.start(), stop: () => storageHealth.stop() },
       {
         name: 'messaging-startup',
         start: () => {

@@ -102,6 +102,10 @@ export const configSchema = z
       .describe('How long a message waits for others to share its database write, in milliseconds (0: the next tick).'),
     MESSAGE_QUEUE_MAX: positiveInt.default(20000)
       .describe('Messages waiting to be stored before new sends are refused with UNAVAILABLE (protects memory when the database stalls).'),
+    DB_TIMEOUT_MS: positiveInt.default(5000)
+      .describe('Deadline in ms of each database operation made to answer a request or a hub event; past it the client gets UNAVAILABLE (503) with a retry hint and /readyz answers 503.'),
+    STORAGE_RESERVE_MB: z.coerce.number().min(0).default(16)
+      .describe('Free space (MiB) kept on the data directory\'s disk: below it new messages and uploads get STORAGE_FULL (507) until space is freed.'),
     SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10).describe('On SIGTERM, how long in-flight requests may take before the process exits anyway.'),
     CALL_RING_TIMEOUT_SECONDS: positiveInt.default(30).describe('A call nobody answers within this many seconds ends as missed.'),
     CALL_RECONNECT_GRACE_SECONDS: positiveInt.default(10)

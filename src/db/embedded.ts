@@ -201,6 +201,13 @@ export class EmbeddedDatabase {
     }, delay).unref();
   }
 
+  /** Kills the server at once (the supervisor is about to exit without a graceful stop). */
+  kill(): void {
+    this.stopping = true;
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    rmSync(stateFile(this.options.dataDir), { force: true });
+  }
+
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes the state file. */
   async stop(): Promise<void> {
     this.stopping = true;

@@ -1,7 +1,7 @@
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { z } from 'zod';
 import type { Config } from '../config/load.js';
-import { AppError, describeError, Forbidden, Invalid, RateLimited, Unauthorized } from '../errors.js';
+import { AppError, describeError, Forbidden, infrastructureFailure, Invalid, RateLimited, Unauthorized } from '../errors.js';
 import { zodDetails } from '../http/validate.js';
 import type { Logger } from '../logger.js';
 import { ACCESS_COOKIE, readCookie } from '../modules/auth/cookies.js';
@@ -111,13 +111,18 @@ export class Hub implements RealtimePublisher {
     });
   }
 
-  /** Stops accepting connections and closes every open one with 1001. */
-  close(): void {
-    if (this.expirySweep) clearInterval(this.expirySweep);
+  /** Stops accepting connections; open ones keep working (a drain answers what they sent). */
+  stopListening(): void {
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
     }
+  }
+
+  /** Stops accepting connections and closes every open one with 1001. */
+  close(): void {
+    if (this.expirySweep) clearInterval(this.expirySweep);
+    this.stopListening();
     for (const ws of [...this.sockets]) {
       if (!ws.getUserData().closed) ws.end(CloseCode.goingAway, 'server shutting down');
     }
@@ -356,8 +361,10 @@ export class Hub implements RealtimePublisher {
 
   private fail(ws: HubSocket, error: unknown, id: string | number | undefined, event?: string): void {
     if (!(error instanceof AppError)) {
-      this.log.error({ err: error, event }, 'hub handler failed');
-      error = new AppError('INTERNAL', 500, 'Internal server error');
+      const infrastructure = infrastructureFailure(error);
+      if (infrastructure) this.log.warn({ err: error, event }, infrastructure.message);
+      else this.log.error({ err: error, event }, 'hub handler failed');
+      error = infrastructure ?? new AppError('INTERNAL', 500, 'Internal server error');
     }
     this.send(ws, 'error', describeError(error as AppError), id);
   }

@@ -29,6 +29,7 @@ export function messagesEvents(messages: MessagesService, rooms: RoomsService): 
               updated: replay.updated.map(presentMessage),
               hasMore: replay.hasMore,
               updatesTruncated: replay.updatesTruncated,
+              ...(replay.cursorUnknown ? { cursorUnknown: true } : {}),
             },
           };
         },

@@ -18,6 +18,7 @@ export function messagesRoutes(messages: MessagesService, auth: ChatdMiddleware)
       page: result.page,
       hasMore: result.hasMore,
       ...(result.updated ? { updated: result.updated.map(presentMessage), updatesTruncated: result.updatesTruncated } : {}),
+      ...(result.cursorUnknown ? { cursorUnknown: true } : {}),
     };
   });
 
