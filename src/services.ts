@@ -90,7 +90,8 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
   const membershipsRepo = new MembershipsRepo(db);
   const messagesRepo = new MessagesRepo(db);
   const savedIndex = new TimelineRepo(db);
-  const timeline: Timeline = engine === 'ferretdb' ? new MemoryTimeline({ messages: messagesRepo, saved: savedIndex, logger }) : new QueryTimeline(messagesRepo, savedIndex);
+  const startup = maintenanceDb ? { messages: new MessagesRepo(maintenanceDb), saved: new TimelineRepo(maintenanceDb) } : undefined;
+  const timeline: Timeline = engine === 'ferretdb' ? new MemoryTimeline({ messages: messagesRepo, saved: savedIndex, logger, startup }) : new QueryTimeline(messagesRepo, savedIndex);
   const rooms = new RoomsService({
     rooms: roomsRepo,
     memberships: membershipsRepo,

@@ -77,6 +77,8 @@ export const configSchema = z
       .describe('Directory for the embedded database, uploads and backups.'),
     CHATD_FERRETDB_BIN: z.string().min(1).optional()
       .describe('Path of the embedded database launcher. Defaults to the one `npm run setup` builds under tools/ferretdb/bin.'),
+    CHATD_FERRETDB_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('error')
+      .describe('Log level of the embedded database (its lines go to chatd\'s log). debug logs every request it gets: for troubleshooting only.'),
     JWT_SECRET: secret.describe('Secret that signs access tokens: 32+ random characters. `chatd init` generates it.'),
     JWT_REFRESH_SECRET: secret.describe('Secret that signs refresh tokens, different from JWT_SECRET. `chatd init` generates it.'),
     JWT_EXPIRY: duration.prefault('15m').describe('Lifetime of an access token (15m, 1h, ...).'),

@@ -122,6 +122,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
     embedded = new EmbeddedDatabase({
       dataDir,
       launcher: config.CHATD_FERRETDB_BIN,
+      logLevel: config.CHATD_FERRETDB_LOG_LEVEL,
       logger: logger.child({ component: 'embedded-db' }),
       restart: options.supervise ?? false,
     });

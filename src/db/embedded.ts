@@ -82,6 +82,8 @@ export interface EmbeddedOptions {
   dataDir: string;
   launcher?: string;
   logger: Logger;
+  /** The launcher's own log level (CHATD_FERRETDB_LOG_LEVEL). */
+  logLevel?: string;
   /** Restart the server when it dies unexpectedly (serve does; one-off commands do not need to). */
   restart?: boolean;
 }
@@ -143,7 +145,7 @@ export class EmbeddedDatabase {
 
   private spawnLauncher(launcher: string, listen: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn(launcher, ['-listen', listen, '-data-dir', embeddedDirectory(this.options.dataDir), '-exit-on-stdin-eof'], {
+      const child = spawn(launcher, ['-listen', listen, '-data-dir', embeddedDirectory(this.options.dataDir), '-log-level', this.options.logLevel ?? 'error', '-exit-on-stdin-eof'], {
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       this.child = child;

@@ -3,13 +3,24 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { apiClient, type ApiClient } from '../support/api.js';
-import { runChatd, startChatd, type ChatdServer } from '../support/chatd.js';
+import { runChatd, startChatd as spawnChatd, type ChatdServer, type StartOptions } from '../support/chatd.js';
 import { createUser } from '../support/factories.js';
 import { HubClient, type Frame } from '../support/hub-client.js';
 import { join as joinRoom, send } from '../support/messaging.js';
 import { cliEnv, connectEmbedded, messageDoc } from '../support/ops.js';
+
+/** Every server this file started, so that none outlives a failed test. */
+const started: ChatdServer[] = [];
+async function startChatd(options: StartOptions): Promise<ChatdServer> {
+  const server = await spawnChatd(options);
+  started.push(server);
+  return server;
+}
+afterAll(async () => {
+  for (const server of started) if (server.process.exitCode === null && server.process.signalCode === null) await server.stop('SIGKILL');
+});
 
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
 const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000' };
@@ -102,37 +113,43 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
   it('answers UNAVAILABLE with a retry hint while the database hangs, says so in /readyz, and recovers', async () => {
     const dataDir = tempDir('hang');
     const server = await startChatd({ embedded: true, dataDir, env: { ...SERVER_ENV, DB_TIMEOUT_MS: '1500' } });
-    const { token, roomId, api } = await userWithRoom(server);
-    const hub = await HubClient.connect(server.wsUrl, { token });
-    await joinRoom(hub, roomId);
-    await send(hub, roomId, 'before the hang');
-    const pid = databasePid(dataDir);
-    process.kill(pid, 'SIGSTOP');
+    let stopped = false;
     try {
-      const reply = await answerWithin(hub.request('send_message', { roomId, content: 'during the hang', clientMsgId: 'hang-1' }), 15_000);
-      expect(reply).not.toBe('no answer');
-      expect((reply as Frame).event).toBe('error');
-      expect((reply as Frame).data).toMatchObject({ code: 'UNAVAILABLE', retryAfter: expect.any(Number) });
+      const { token, roomId, api } = await userWithRoom(server);
+      const hub = await HubClient.connect(server.wsUrl, { token });
+      await joinRoom(hub, roomId);
+      await send(hub, roomId, 'before the hang');
+      const pid = databasePid(dataDir);
+      process.kill(pid, 'SIGSTOP');
+      try {
+        const reply = await answerWithin(hub.request('send_message', { roomId, content: 'during the hang', clientMsgId: 'hang-1' }), 15_000);
+        expect(reply).not.toBe('no answer');
+        expect((reply as Frame).event).toBe('error');
+        expect((reply as Frame).data).toMatchObject({ code: 'UNAVAILABLE', retryAfter: expect.any(Number) });
 
-      const posted = await api.post('/api/messages', { roomId, content: 'during the hang over REST', clientMsgId: 'hang-2' }, { token });
-      expect(posted.status).toBe(503);
-      expect(posted.body.error.code).toBe('UNAVAILABLE');
-      expect(Number(posted.headers.get('retry-after'))).toBeGreaterThan(0);
-      // History is answered: from what chatd holds in memory, or UNAVAILABLE; never silence.
-      const history = await api.get(`/api/messages?roomId=${roomId}`, { token });
-      expect(history.status === 200 || history.body.error.code === 'UNAVAILABLE').toBe(true);
-      const ready = await api.get('/readyz');
-      expect(ready.status).toBe(503);
-      expect(ready.body.error.code).toBe('UNAVAILABLE');
+        const posted = await api.post('/api/messages', { roomId, content: 'during the hang over REST', clientMsgId: 'hang-2' }, { token });
+        expect(posted.status).toBe(503);
+        expect(posted.body.error.code).toBe('UNAVAILABLE');
+        expect(Number(posted.headers.get('retry-after'))).toBeGreaterThan(0);
+        // History is answered: from what chatd holds in memory, or UNAVAILABLE; never silence.
+        const history = await api.get(`/api/messages?roomId=${roomId}`, { token });
+        expect(history.status === 200 || history.body.error.code === 'UNAVAILABLE').toBe(true);
+        const ready = await api.get('/readyz');
+        expect(ready.status).toBe(503);
+        expect(ready.body.error.code).toBe('UNAVAILABLE');
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      await until('chatd is ready again', async () => (await api.get('/readyz')).status === 200);
+      // The retry with the same clientMsgId is stored once.
+      const retried = await send(hub, roomId, 'during the hang', { clientMsgId: 'hang-1' });
+      expect(retried.clientMsgId).toBe('hang-1');
+      await hub.close();
+      expect(await server.stop()).toBe(0);
+      stopped = true;
     } finally {
-      process.kill(pid, 'SIGCONT');
+      if (!stopped) await server.stop('SIGKILL');
     }
-    await until('chatd is ready again', async () => (await api.get('/readyz')).status === 200);
-    // The retry with the same clientMsgId is stored once.
-    const retried = await send(hub, roomId, 'during the hang', { clientMsgId: 'hang-1' });
-    expect(retried.clientMsgId).toBe('hang-1');
-    await hub.close();
-    expect(await server.stop()).toBe(0);
   });
 
   it('answers 507 / STORAGE_FULL at once on a full disk, says so in /readyz and chatd doctor, and recovers when space returns', async () => {
@@ -192,7 +209,7 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
     // Messages the index has not seen (as after a crash): the next start rebuilds it from all of them.
     const { client, db } = await connectEmbedded(dataDir);
     const senderId = new ObjectId();
-    for (let batch = 0; batch < 10; batch += 1) {
+    for (let batch = 0; batch < 25; batch += 1) {
       await db.collection('messages').insertMany(Array.from({ length: 2000 }, () => messageDoc(new ObjectId(roomId), senderId)));
     }
     await client.close();
@@ -202,12 +219,14 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
     const server = await startChatd({ embedded: true, dataDir, env: SERVER_ENV });
     try {
       const api = apiClient(server.baseUrl);
-      const answers: { status: number; indexReady: boolean }[] = [];
+      const answers: { status: number; code?: string; indexReady: boolean }[] = [];
       const indexReady = () => server.logs.some((line) => /"(rebuilt|loaded) the message index"/.test(line));
       await until('readyz says ready', async () => {
         const ready = await api.get('/readyz');
-        answers.push({ status: ready.status, indexReady: indexReady() });
+        answers.push({ status: ready.status, code: ready.body?.error?.code, indexReady: indexReady() });
         return ready.status === 200;
+      }, 120_000).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}: ${JSON.stringify(answers.slice(-3))}\n${server.logs.slice(-5).join('\n')}`);
       });
       expect(server.logs.some((line) => line.includes('rebuilding the message index'))).toBe(true);
       // Every "ready" came after the index was ready; some "not ready" came before.

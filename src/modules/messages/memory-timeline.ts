@@ -62,6 +62,11 @@ export interface MemoryTimelineOptions {
   saved: TimelineRepo;
   logger: Logger;
   cacheSize?: number;
+  /**
+   * The same collections without the request deadline, for the start-up load or rebuild: one
+   * read of every message may take longer than any request may wait.
+   */
+  startup?: { messages: MessagesRepo; saved: TimelineRepo };
 }
 
 /**
@@ -75,11 +80,17 @@ export interface MemoryTimelineOptions {
  * a backup taken while chatd ran, messages changed by another program — it is rebuilt from one
  * read of every message, once, at start.
  */
+/** How many of a sender's newest messages in a room a retry is looked for among. */
+const RETRY_WINDOW = 512;
+/** Reads by `_id` a retry lookup makes at once. */
+const RETRY_READS_AT_ONCE = 16;
+
 export class MemoryTimeline implements Timeline {
   private readonly messages: MessagesRepo;
   private readonly saved: TimelineRepo;
   private readonly log: Logger;
   private readonly cacheSize: number;
+  private readonly startup: { messages: MessagesRepo; saved: TimelineRepo };
   private readonly index = new RoomIndex();
   private loading: Promise<void> | undefined;
   private loaded = false;
@@ -98,6 +109,7 @@ export class MemoryTimeline implements Timeline {
   constructor(options: MemoryTimelineOptions) {
     this.messages = options.messages;
     this.saved = options.saved;
+    this.startup = options.startup ?? { messages: options.messages, saved: options.saved };
     this.log = options.logger.child({ component: 'message-index' });
     this.cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
   }
@@ -198,6 +210,29 @@ export class MemoryTimeline implements Timeline {
     return this.index.unread(roomId.toHexString(), after?.toHexString() ?? null, readerId.toHexString(), cap);
   }
 
+  /**
+   * A retry is of a message its sender sent to that room a moment ago (the acknowledgement was
+   * lost, the connection or the server went down): the sender's newest messages there, from the
+   * index, are read by `_id` (FerretDB's one indexed lookup) until the clientMsgId matches. The
+   * query by clientMsgId would read the whole collection: 1 s at 21 k messages. A clientMsgId
+   * reused after RETRY_WINDOW newer messages, or in another room, is not found (the writer
+   * answers CONFLICT).
+   */
+  async originalsOf(retries: readonly Pick<MessageDocument, 'roomId' | 'senderId' | 'clientMsgId'>[]): Promise<(MessageDocument | null)[]> {
+    await this.ready();
+    return Promise.all(
+      retries.map(async ({ roomId, senderId, clientMsgId }) => {
+        const candidates = this.index.idsBySender(roomId.toHexString(), senderId.toHexString(), RETRY_WINDOW);
+        for (let start = 0; start < candidates.length; start += RETRY_READS_AT_ONCE) {
+          const docs = await Promise.all(candidates.slice(start, start + RETRY_READS_AT_ONCE).map((id) => this.fetch(id)));
+          const match = docs.find((doc) => doc?.clientMsgId === clientMsgId);
+          if (match) return match;
+        }
+        return null;
+      }),
+    );
+  }
+
   async roomsSharing(fileId: ObjectId): Promise<ObjectId[]> {
     await this.ready();
     return this.index.roomsSharing(fileId.toHexString()).map((id) => new ObjectId(id));
@@ -233,13 +268,14 @@ export class MemoryTimeline implements Timeline {
 
   private async load(): Promise<void> {
     const started = Date.now();
-    const state = await this.saved.state();
+    const { messages, saved: savedIndex } = this.startup;
+    const state = await savedIndex.state();
     let reason: string | undefined;
     if (!state) reason = 'no message index was saved';
     else if (state.format !== INDEX_FORMAT) reason = 'the saved message index has an older format';
     else if (!state.clean) reason = 'chatd did not stop cleanly last time, or the data was restored from a backup taken while it ran';
     else {
-      const [saved, stored] = await Promise.all([this.saved.load(), this.messages.countStored()]);
+      const [saved, stored] = await Promise.all([savedIndex.load(), messages.countStored()]);
       const held = saved?.rooms.reduce((sum, room) => sum + room.ids.length, 0);
       if (!saved || held === undefined || state.messages !== stored || held > stored) {
         reason = 'the saved message index does not match the messages (another program changed them?)';
@@ -252,7 +288,7 @@ export class MemoryTimeline implements Timeline {
     }
     if (reason) {
       this.log.warn({ reason }, `${reason}: rebuilding the message index from every message (one read of the whole messages collection)`);
-      const { snapshots, unindexed } = await snapshotsFromMessages(this.messages);
+      const { snapshots, unindexed } = await snapshotsFromMessages(messages);
       for (const snapshot of snapshots) this.index.restore(snapshot);
       this.unindexed = unindexed;
       this.rebuilt = true;

@@ -85,6 +85,7 @@ export class MessagesService {
       queueMax: deps.queueMax,
       onStored: (doc) => this.stored(doc),
       deadlineMs: deps.writeDeadlineMs,
+      findOriginals: (retries) => this.timeline.originalsOf(retries),
       storage: deps.storage,
     });
   }

@@ -1,4 +1,4 @@
-import { StorageFull, Unavailable } from '../../errors.js';
+import { Conflict, StorageFull, Unavailable } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { MessagesRepo } from './repo.js';
 import type { MessageDocument } from './types.js';
@@ -25,6 +25,8 @@ export interface MessageWriterOptions {
   onStored(doc: MessageDocument): string;
   /** How long a batch may keep failing before its senders (and everyone queued behind them) are told UNAVAILABLE (ms). */
   deadlineMs?: number;
+  /** The stored originals of retried sends (null: not found), without reading the whole collection. */
+  findOriginals?(retries: MessageDocument[]): Promise<(MessageDocument | null)[]>;
   /** Refuses sends at once while the disk is full, and learns of writes that failed for lack of space. */
   storage?: { assertWritable(): void; noteFailure(error: unknown): boolean };
 }
@@ -225,12 +227,15 @@ export class MessageWriter {
   /** A duplicate is a retry of a message stored earlier under the same clientMsgId: answer with that one. */
   private async originalsOf(retries: Entry[]): Promise<Outcome[]> {
     try {
-      const found = await this.options.repo.findByClientIds(retries.map(({ doc }) => ({ senderId: doc.senderId, clientMsgId: doc.clientMsgId })));
-      return retries.map(({ doc }) => {
-        const stored = found.find((m) => m.senderId.equals(doc.senderId) && m.clientMsgId === doc.clientMsgId);
+      const docs = retries.map(({ doc }) => doc);
+      const found = this.options.findOriginals
+        ? await this.options.findOriginals(docs)
+        : await this.options.repo.findByClientIds(docs).then((rows) => docs.map((doc) => rows.find((m) => m.senderId.equals(doc.senderId) && m.clientMsgId === doc.clientMsgId) ?? null));
+      return retries.map(({ doc }, i) => {
+        const stored = found[i];
         return stored
           ? { doc: stored, created: stored._id.equals(doc._id), json: undefined }
-          : new Error(`duplicate key for message ${doc._id.toHexString()} without a stored original`);
+          : new Conflict('This clientMsgId was already used for another message (in another room, or long ago); send with a new one');
       });
     } catch (error) {
       this.log.warn({ err: error }, 'could not look up the originals of retried messages');
