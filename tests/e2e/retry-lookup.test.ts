@@ -14,7 +14,8 @@ const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000', LOG_LEVEL: 'debug', CHATD_F
 
 /** Requests chatd made to FerretDB that filter messages by clientMsgId: each one reads the whole collection there. */
 function clientMsgIdQueries(server: ChatdServer, from: number): string[] {
-  return server.logs.slice(from).filter((line) => line.includes('Request message') && /"filter"/.test(line) && line.includes('clientMsgId'));
+  // The request is dumped inside the JSON log line, its quotes escaped: \"filter\": {...}
+  return server.logs.slice(from).filter((line) => line.includes('Request message') && line.includes('\\"filter\\"') && line.includes('clientMsgId'));
 }
 
 describe('a retried clientMsgId on the embedded database', { timeout: 180_000 }, () => {
