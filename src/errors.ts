@@ -1,18 +1,29 @@
 // Typed application errors. Every transport maps these once: REST to the error envelope with the
 // status, the hub to an `error` frame, the CLI to a one-line message.
 
-export type ErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'RATE_LIMITED'
-  | 'UNAVAILABLE'
-  | 'STORAGE_FULL'
-  | 'INTERNAL';
+/** Every error code with its HTTP status: the one place a code and its status are paired. */
+export const errorStatus = {
+  VALIDATION_FAILED: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  QUOTA_EXCEEDED: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+  STORAGE_FULL: 507,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+/** The code of a status from the table, for errors raised by libraries that only carry a status. */
+export function codeOfStatus(status: number): ErrorCode | undefined {
+  return (Object.keys(errorStatus) as ErrorCode[]).find((code) => errorStatus[code] === status);
+}
 
 export interface ErrorDetail {
   path: string;
@@ -24,63 +35,73 @@ export class AppError extends Error {
   readonly status: number;
   readonly details: ErrorDetail[] | undefined;
 
-  constructor(code: ErrorCode, status: number, message: string, details?: ErrorDetail[]) {
+  constructor(code: ErrorCode, message: string, details?: ErrorDetail[]) {
     super(message);
     this.name = new.target.name;
     this.code = code;
-    this.status = status;
+    this.status = errorStatus[code];
     this.details = details;
   }
 }
 
 export class Invalid extends AppError {
   constructor(message: string, details?: ErrorDetail[]) {
-    super('VALIDATION_FAILED', 400, message, details);
+    super('VALIDATION_FAILED', message, details);
   }
 }
 
 export class Unauthorized extends AppError {
   constructor(message = 'Authentication required') {
-    super('UNAUTHORIZED', 401, message);
+    super('UNAUTHORIZED', message);
   }
 }
 
 export class Forbidden extends AppError {
   constructor(message = 'You are not allowed to do that') {
-    super('FORBIDDEN', 403, message);
+    super('FORBIDDEN', message);
   }
 }
 
 export class NotFound extends AppError {
   constructor(message = 'Not found') {
-    super('NOT_FOUND', 404, message);
+    super('NOT_FOUND', message);
   }
 }
 
 export class Conflict extends AppError {
   constructor(message: string, details?: ErrorDetail[]) {
-    super('CONFLICT', 409, message, details);
+    super('CONFLICT', message, details);
   }
 }
 
 export class PayloadTooLarge extends AppError {
   constructor(message = 'Payload too large') {
-    super('PAYLOAD_TOO_LARGE', 413, message);
+    super('PAYLOAD_TOO_LARGE', message);
+  }
+}
+
+/** A user's uploads would go over their storage quota: a smaller file may fit, a retry of the same will not. */
+export class QuotaExceeded extends AppError {
+  constructor(message: string) {
+    super('QUOTA_EXCEEDED', message);
   }
 }
 
 export class UnsupportedMediaType extends AppError {
   constructor(message = 'Unsupported content type') {
-    super('UNSUPPORTED_MEDIA_TYPE', 415, message);
+    super('UNSUPPORTED_MEDIA_TYPE', message);
   }
 }
 
 export class RateLimited extends AppError {
   readonly retryAfterSeconds: number;
+  /** The configuration variable that sets this limit, so an administrator knows what to raise. */
+  readonly setting: string | undefined;
 
-  constructor(retryAfterSeconds: number, message = 'Too many requests, try again later') {
-    super('RATE_LIMITED', 429, message);
+  constructor(retryAfterSeconds: number, message = 'Too many requests, try again later', setting?: string) {
+    super('RATE_LIMITED', message);
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    this.setting = setting;
   }
 }
 
@@ -89,7 +110,7 @@ export class Unavailable extends AppError {
   readonly retryAfterSeconds: number;
 
   constructor(message = 'Service unavailable', retryAfterSeconds = 2) {
-    super('UNAVAILABLE', 503, message);
+    super('UNAVAILABLE', message);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
@@ -99,7 +120,7 @@ export class StorageFull extends AppError {
   readonly retryAfterSeconds: number;
 
   constructor(message = 'The server is out of storage space; try again once an administrator has freed some', retryAfterSeconds = 30) {
-    super('STORAGE_FULL', 507, message);
+    super('STORAGE_FULL', message);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
@@ -132,9 +153,23 @@ export function infrastructureFailure(error: unknown): AppError | undefined {
 }
 
 /** The wire form of an error, shared by the REST envelope and the hub's error frame. */
-export function describeError(error: AppError): { code: ErrorCode; message: string; details?: ErrorDetail[]; retryAfter?: number } {
-  const described: { code: ErrorCode; message: string; details?: ErrorDetail[]; retryAfter?: number } = { code: error.code, message: error.message };
+export interface ErrorDescription {
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetail[];
+  /** RATE_LIMITED, UNAVAILABLE, STORAGE_FULL: seconds until a retry can succeed (the REST answer's Retry-After, for hub clients too). */
+  retryAfter?: number;
+  /** RATE_LIMITED: the configuration variable that sets the limit. */
+  setting?: string;
+}
+
+export function describeError(error: AppError): ErrorDescription {
+  const described: ErrorDescription = { code: error.code, message: error.message };
   if (error.details) described.details = error.details;
+  if (error instanceof RateLimited) {
+    described.retryAfter = error.retryAfterSeconds;
+    if (error.setting) described.setting = error.setting;
+  }
   if (error instanceof Unavailable || error instanceof StorageFull) described.retryAfter = error.retryAfterSeconds;
   return described;
 }

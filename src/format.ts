@@ -29,3 +29,20 @@ export function formatAge(since: Date, now = new Date()): string {
 export function formatCount(value: number): string {
   return new Intl.NumberFormat('en').format(value);
 }
+
+const durationUnits: [Intl.NumberFormatOptions['unit'] & string, number][] = [
+  ['day', 86_400],
+  ['hour', 3_600],
+  ['minute', 60],
+  ['second', 1],
+];
+
+/**
+ * `15 minutes`: a span of whole seconds in the largest unit that still reads as a whole number
+ * (rounded up, so a wait is never understated) once the span is at least two of that unit.
+ */
+export function formatDuration(seconds: number): string {
+  const whole = Math.max(1, Math.ceil(seconds));
+  const [unit, size] = durationUnits.find(([, unitSeconds]) => whole % unitSeconds === 0 || whole >= 2 * unitSeconds) ?? ['second', 1];
+  return new Intl.NumberFormat('en', { style: 'unit', unit, unitDisplay: 'long' }).format(Math.ceil(whole / size));
+}

@@ -4,6 +4,7 @@ import { openDatabase, type Database } from './db/database.js';
 import { detectEngine } from './db/engine.js';
 import { migrate, migrationStatus } from './db/migrate.js';
 import { createHttpApp } from './http/app.js';
+import { loadWebApp, WEB_APP_DIR } from './http/web-app.js';
 import type { Logger } from './logger.js';
 import { Hub } from './realtime/hub.js';
 import { detectUwsRuntime } from './realtime/native.js';
@@ -69,7 +70,9 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     services = createServices({ config, logger, db: requestDb, maintenanceDb: database.db, engine: await detectEngine(database.db), realtime: hub });
     for (const module of services.hubModules) hub.use(module);
 
-    const app = createHttpApp({ config, logger, routers: services.routers });
+    const webApp = loadWebApp();
+    if (!webApp) logger.warn({ dir: WEB_APP_DIR }, 'the web app is not built (run `npm run setup`): / answers 404');
+    const app = createHttpApp({ config, logger, routers: services.routers, webApp });
     httpServer = createServer(app.callback());
     httpServer.keepAliveTimeout = 5000;
     const httpPort = await listenHttp(httpServer, config.HOST, config.PORT);
@@ -77,6 +80,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     database.ownership?.update({ httpPort, wsPort });
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
+    if (webApp) logger.info({ url: config.PUBLIC_URL }, `open ${config.PUBLIC_URL} in a browser to start chatting`);
 
     const server = httpServer;
     const liveHub = hub;

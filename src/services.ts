@@ -1,24 +1,27 @@
 import type Router from '@koa/router';
 import type { Db } from 'mongodb';
 import type { Config } from './config/load.js';
+import type { BackgroundJob } from './core/background-job.js';
 import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
 import { createAccounts } from './modules/auth/accounts.js';
 import { sessionRecheckJob, tokenSweepJob } from './modules/auth/jobs.js';
 import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
-import type { Authenticator } from './modules/auth/principal.js';
+import type { Authenticator } from './core/principal.js';
 import { authRoutes } from './modules/auth/routes.js';
 import type { TokenSigner } from './modules/auth/tokens.js';
+import { webAppBuilt } from './http/web-app.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { usersRoutes } from './modules/users/routes.js';
-import { callsHubModule } from './modules/calls/events.js';
+import { callsEvents } from './modules/calls/events.js';
 import { CallsRepo } from './modules/calls/repo.js';
-import { callRoutes } from './modules/calls/routes.js';
+import { callsRoutes } from './modules/calls/routes.js';
 import { CallsService } from './modules/calls/service.js';
 import { scheduledBackupJob } from './ops/backup/job.js';
 import { retentionJob } from './ops/retention/job.js';
 import { StorageHealth } from './ops/storage.js';
+import { unattachedUploadsJob } from './ops/uploads/job.js';
 import { FilesRepo } from './modules/files/repo.js';
 import { filesRoutes } from './modules/files/routes.js';
 import { FilesService } from './modules/files/service.js';
@@ -33,6 +36,8 @@ import { TimelineRepo } from './modules/messages/timeline-repo.js';
 import { presenceEvents } from './modules/presence/events.js';
 import { LiveStatuses } from './modules/presence/live-statuses.js';
 import { PresenceService } from './modules/presence/service.js';
+import { RoomAccess } from './modules/rooms/access.js';
+import { RoomActivity } from './modules/rooms/activity.js';
 import { roomsEvents } from './modules/rooms/events.js';
 import { MembershipCache } from './modules/rooms/membership-cache.js';
 import { MembershipsRepo } from './modules/rooms/membership-repo.js';
@@ -52,13 +57,6 @@ export interface ServiceDeps {
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
-}
-
-/** A background job run by `chatd serve` (token sweeps, backups, retention). */
-export interface BackgroundJob {
-  name: string;
-  start(): void;
-  stop(): Promise<void> | void;
 }
 
 /** Everything the transports use, wired once: the composition root. */
@@ -92,23 +90,22 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
   const savedIndex = new TimelineRepo(db);
   const startup = maintenanceDb ? { messages: new MessagesRepo(maintenanceDb), saved: new TimelineRepo(maintenanceDb) } : undefined;
   const timeline: Timeline = engine === 'ferretdb' ? new MemoryTimeline({ messages: messagesRepo, saved: savedIndex, logger, startup }) : new QueryTimeline(messagesRepo, savedIndex);
-  const rooms = new RoomsService({
-    rooms: roomsRepo,
-    memberships: membershipsRepo,
-    cache: new MembershipCache(roomsRepo, membershipsRepo),
-    users,
-    presence: live,
-    realtime,
-    logger,
-  });
-  accounts.usersService.onBlocksChanged((user) => rooms.blocksChanged(user._id, user.blockedUsers));
+  const cache = new MembershipCache(roomsRepo, membershipsRepo);
+  const access = new RoomAccess({ cache, users, logger });
+  accounts.usersService.onBlocksChanged((user) => access.blocksChanged(user._id, user.blockedUsers));
+  const activity = new RoomActivity({ rooms: roomsRepo, memberships: membershipsRepo, logger });
   const storage = new FileStorage(config.CHATD_DATA_DIR);
   const storageHealth = new StorageHealth(config.CHATD_DATA_DIR, config.STORAGE_RESERVE_MB * 1024 * 1024, logger);
-  const files = new FilesService(new FilesRepo(db), storage, timeline, async (roomId, userId) => (await rooms.load(roomId)).members.has(userId), logger);
+  const uploadPolicy = {
+    quotaBytes: config.UPLOAD_QUOTA_BYTES,
+    rate: accounts.rateLimits.limit('upload', config.RATE_LIMIT_UPLOAD, { variable: 'RATE_LIMIT_UPLOAD', counts: 'Uploads by this account' }),
+  };
+  const files = new FilesService(new FilesRepo(db), storage, timeline, (roomId, userId) => access.isMember(roomId, userId), uploadPolicy, logger);
   const messages = new MessagesService({
     repo: messagesRepo,
     timeline,
-    rooms,
+    access,
+    activity,
     files,
     realtime,
     logger,
@@ -118,13 +115,24 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
     writeDeadlineMs: config.DB_TIMEOUT_MS,
     storage: storageHealth,
   });
-  rooms.useActivity(messages);
-  const presence = new PresenceService(users, rooms, realtime, live, logger);
+  const rooms = new RoomsService({
+    rooms: roomsRepo,
+    memberships: membershipsRepo,
+    cache,
+    access,
+    activity,
+    summaries: messages,
+    users,
+    presence: live,
+    realtime,
+    logger,
+  });
+  const presence = new PresenceService(users, access, realtime, live, logger);
 
   const calls = new CallsService({
     calls: new CallsRepo(db),
     users,
-    rooms,
+    access,
     realtime,
     logger,
     settings: {
@@ -158,21 +166,22 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
         signer,
         secureCookies: config.NODE_ENV === 'production',
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
+        webLanding: webAppBuilt() ? '/oauth/done' : undefined,
       }),
       usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),
-      roomsRoutes(rooms, auth),
-      messagesRoutes(messages, auth),
-      filesRoutes(files, storage, auth, config.MAX_UPLOAD_BYTES),
-      callRoutes(calls, auth),
+      roomsRoutes({ rooms, requireAuth: auth }),
+      messagesRoutes({ messages, requireAuth: auth }),
+      filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES }),
+      callsRoutes({ calls, requireAuth: auth }),
     ],
-    hubModules: [messagesEvents(messages, rooms), roomsEvents(rooms), presenceEvents(presence), callsHubModule(calls)],
+    hubModules: [messagesEvents({ messages, access }), roomsEvents({ access }), presenceEvents({ presence }), callsEvents({ calls })],
     jobs: [
       { name: 'storage-health', start: () => storageHealth.start(), stop: () => storageHealth.stop() },
       {
         name: 'messaging-startup',
         start: () => {
           presence.start();
-          rooms.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand'));
+          access.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand'));
           messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry'));
         },
         stop: () => undefined,
@@ -188,11 +197,12 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
       retentionJob({ config, logger, rooms, messages }),
+      unattachedUploadsJob({ config, logger, files }),
     ],
     drain: async () => {
       // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.
       await messages.drain(Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 3000));
-      await Promise.all([rooms.drain(), presence.drain(), calls.drain()]);
+      await Promise.all([activity.drain(), presence.drain(), calls.drain()]);
     },
   };
 }

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { input, password as passwordPrompt } from '@inquirer/prompts';
+import { password as passwordPrompt } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import type { z } from 'zod';
 import { AppError } from '../errors.js';
 import { createAccounts, type Accounts } from '../modules/auth/accounts.js';
 import { passwordProblem } from '../modules/auth/passwords.js';
 import type { UserDocument, UserRole } from '../modules/users/types.js';
 import { email as emailSchema, username as usernameSchema } from '../modules/users/schemas.js';
 import { offlinePublisher } from '../realtime/publisher.js';
+import { askUnlessGiven, type AskMode } from './ask.js';
 import { commandLogger, configFor, isInteractive, withDatabase, type GlobalOptions } from './context.js';
 import { CliError } from './errors.js';
 
@@ -40,17 +40,6 @@ async function withAccounts<T>(command: Command, work: (accounts: Accounts) => P
   }, { command: 'admin' });
 }
 
-function checked<S extends z.ZodType>(schema: S, value: string, flag: string): z.infer<S> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new CliError(`${flag} ${parsed.error.issues[0]!.message} (got "${value}")`);
-  return parsed.data;
-}
-
-const promptCheck = (schema: z.ZodType) => (value: string) => {
-  const parsed = schema.safeParse(value);
-  return parsed.success || parsed.error.issues[0]!.message;
-};
-
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -58,14 +47,14 @@ async function readStdin(): Promise<string> {
 }
 
 /** Whether this run may ask, and if not, why: the reason goes into the error naming what is missing. */
-function asking(options: PasswordOptions): { interactive: true } | { interactive: false; why: string } {
+function asking(options: PasswordOptions): AskMode {
   if (options.yes) return { interactive: false, why: '--yes: nothing is asked' };
   if (options.passwordStdin) return { interactive: false, why: 'standard input carries the password: nothing is asked' };
   return isInteractive(options) ? { interactive: true } : { interactive: false, why: 'no terminal to ask on' };
 }
 
 /** The new password from --password, --password-stdin, or a hidden prompt (asked twice) on a terminal. */
-async function newPasswordFrom(options: PasswordOptions, mode: ReturnType<typeof asking>): Promise<string> {
+async function newPasswordFrom(options: PasswordOptions, mode: AskMode): Promise<string> {
   if (options.password !== undefined && options.passwordStdin) throw new CliError('--password and --password-stdin contradict each other; pick one');
   const given = options.passwordStdin ? await readStdin() : options.password;
   if (given !== undefined) {
@@ -101,13 +90,8 @@ export function registerAdmin(program: Command): void {
     .option('-y, --yes', 'never prompt: everything must come from flags')
     .action(async (options: CreateOptions, command: Command) => {
       const mode = asking(options);
-      const ask = async <S extends z.ZodType>(given: string | undefined, flag: string, message: string, schema: S): Promise<z.infer<S>> => {
-        if (given !== undefined) return checked(schema, given, flag);
-        if (!mode.interactive) throw new CliError(`${flag} is required (${mode.why})`);
-        return checked(schema, (await input({ message, validate: promptCheck(schema) })).trim(), flag);
-      };
-      const username = await ask(options.username, '--username', 'Username', usernameSchema);
-      const email = await ask(options.email, '--email', 'E-mail', emailSchema);
+      const username = await askUnlessGiven(mode, { given: options.username, flag: '--username', message: 'Username', schema: usernameSchema });
+      const email = await askUnlessGiven(mode, { given: options.email, flag: '--email', message: 'E-mail', schema: emailSchema });
       const password = await newPasswordFrom(options, mode);
       const user = await withAccounts(command, ({ usersService }) => usersService.create({ username, email, password, role: 'admin' }));
       console.log(`created administrator ${describe(user)}`);

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { input, select } from '@inquirer/prompts';
+import { select } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import cron from 'node-cron';
-import { z } from 'zod';
-import { CliError } from './errors.js';
-import { isInteractive } from './context.js';
+import { configSchema, settingSchema } from '../config/schema.js';
 import { packageRoot, version } from '../version.js';
+import { askUnlessGiven, checkedFlag, type AskMode } from './ask.js';
+import { isInteractive } from './context.js';
+import { CliError } from './errors.js';
 import { renderTemplate } from './templates.js';
 
 export interface InitOptions {
@@ -41,29 +41,6 @@ export interface InitResult {
 }
 
 type DatabaseChoice = 'embedded' | 'mongodb' | 'compose';
-
-const portSchema = z.coerce.number().int().min(1).max(65535);
-
-function checkPort(value: string, flag: string): number {
-  const parsed = portSchema.safeParse(value);
-  if (!parsed.success) throw new CliError(`${flag} must be a port number between 1 and 65535 (got "${value}")`);
-  return parsed.data;
-}
-
-function checkUrl(value: string, flag: string): string {
-  try {
-    const url = new URL(value);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error();
-    return value.replace(/\/$/, '');
-  } catch {
-    throw new CliError(`${flag} must be an http:// or https:// URL (got "${value}")`);
-  }
-}
-
-function checkMongoUri(value: string): string {
-  if (!/^mongodb(\+srv)?:\/\/\S+$/.test(value)) throw new CliError(`--mongodb-uri must start with mongodb:// or mongodb+srv:// (got "${value}")`);
-  return value;
-}
 
 /** 32 random bytes, base64url: the JWT secrets. */
 export function generateSecret(): string {
@@ -186,33 +163,34 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   const serviceUser = options.serviceUser ?? 'chatd';
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(serviceUser)) throw new CliError(`--service-user must be a system user name such as chatd (got "${serviceUser}")`);
   const backupCron = options.backupCron ?? '0 3 * * *';
-  if (backupCron !== '' && !cron.validate(backupCron)) throw new CliError(`--backup-cron must be a cron expression such as "0 3 * * *", or "" for no scheduled backups (got "${backupCron}")`);
+  // "" is init's way to say "no scheduled backups": .env then leaves BACKUP_CRON empty.
+  if (backupCron !== '') {
+    try {
+      checkedFlag(settingSchema('BACKUP_CRON'), backupCron, '--backup-cron');
+    } catch (error) {
+      throw new CliError((error as Error).message, 'or --backup-cron "" for no scheduled backups');
+    }
+  }
 
-  const interactive = isInteractive(options);
-  const ask = async (given: string | undefined, message: string, fallback: string, check: (value: string) => unknown): Promise<string> => {
-    if (given !== undefined || !interactive) return given ?? fallback;
-    return input({ message, default: fallback, validate: (value) => {
-      try {
-        check(value);
-        return true;
-      } catch (error) {
-        return (error as Error).message;
-      }
-    } });
-  };
+  const mode: AskMode = isInteractive(options) ? { interactive: true } : { interactive: false, why: 'nothing is asked' };
+  const port = await askUnlessGiven(mode, { given: options.port, flag: '--port', message: 'REST API port', fallback: '3000', schema: settingSchema('PORT') });
+  const wsPort = await askUnlessGiven(mode, { given: options.wsPort, flag: '--ws-port', message: 'WebSocket hub port', fallback: String(port + 1), schema: settingSchema('WS_PORT') });
+  const publicUrl = (
+    await askUnlessGiven(mode, { given: options.publicUrl, flag: '--public-url', message: 'Public URL users will open', fallback: `http://localhost:${port}`, schema: settingSchema('PUBLIC_URL') })
+  ).replace(/\/$/, '');
+  const corsOrigins = await askUnlessGiven(mode, {
+    given: options.corsOrigin,
+    flag: '--cors-origin',
+    message: 'Allowed browser origins (comma-separated)',
+    fallback: new URL(publicUrl).origin,
+    schema: settingSchema('CORS_ORIGIN'),
+  });
+  const corsOrigin = (corsOrigins ?? []).join(',');
 
-  const port = checkPort(await ask(options.port, 'REST API port', '3000', (v) => checkPort(v, 'port')), '--port');
-  const wsPort = checkPort(await ask(options.wsPort, 'WebSocket hub port', String(port + 1), (v) => checkPort(v, 'port')), '--ws-port');
-  if (port === wsPort) throw new CliError(`--port and --ws-port must differ (both are ${port})`);
-  const publicUrl = checkUrl(await ask(options.publicUrl, 'Public URL users will open', `http://localhost:${port}`, (v) => checkUrl(v, 'URL')), '--public-url');
-  const corsOrigin = await ask(options.corsOrigin, 'Allowed browser origins (comma-separated)', new URL(publicUrl).origin, (v) =>
-    v.split(',').forEach((origin) => origin.trim() === '*' || checkUrl(origin.trim(), 'origin')),
-  );
-  for (const origin of corsOrigin.split(',')) if (origin.trim() !== '*') checkUrl(origin.trim(), '--cors-origin');
-
-  let mongodbUri = options.mongodbUri;
+  const mongodbUriSchema = settingSchema('MONGODB_URI');
+  let mongodbUri = options.mongodbUri === undefined ? undefined : checkedFlag(mongodbUriSchema, options.mongodbUri, '--mongodb-uri');
   let database: DatabaseChoice = options.composeMongodb ? 'compose' : mongodbUri !== undefined ? 'mongodb' : 'embedded';
-  if (databaseFlags.length === 0 && interactive) {
+  if (databaseFlags.length === 0 && mode.interactive) {
     database = await select<DatabaseChoice>({
       message: 'Database',
       choices: [
@@ -221,17 +199,23 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
         { name: 'A MongoDB server I run', value: 'mongodb' },
       ],
     });
-    if (database === 'mongodb') mongodbUri = await input({ message: 'MongoDB URI', default: 'mongodb://localhost:27017/chatd', validate: (v) => /^mongodb(\+srv)?:\/\/\S+$/.test(v) || 'must start with mongodb://' });
+    if (database === 'mongodb') {
+      mongodbUri = await askUnlessGiven(mode, { given: undefined, flag: '--mongodb-uri', message: 'MongoDB URI', fallback: 'mongodb://localhost:27017/chatd', schema: mongodbUriSchema });
+    }
   }
   if (database === 'compose') mongodbUri = 'mongodb://mongo:27017/chatd';
-  if (mongodbUri) checkMongoUri(mongodbUri);
 
   const dataDirSetting = options.dataDir ?? './data';
-  const nodeEnv = options.nodeEnv ?? 'production';
-  if (!['production', 'development', 'test'].includes(nodeEnv)) throw new CliError(`--node-env must be production, development or test (got "${nodeEnv}")`);
+  const nodeEnv = checkedFlag(settingSchema('NODE_ENV'), options.nodeEnv ?? 'production', '--node-env');
   const jwtSecret = generateSecret();
   let jwtRefreshSecret = generateSecret();
   while (jwtRefreshSecret === jwtSecret) jwtRefreshSecret = generateSecret();
+  // The rules that span settings (WS_PORT differs from PORT, ...) are the schema's too.
+  const whole = configSchema.safeParse({ PORT: String(port), WS_PORT: String(wsPort), PUBLIC_URL: publicUrl, CORS_ORIGIN: corsOrigin, JWT_SECRET: jwtSecret, JWT_REFRESH_SECRET: jwtRefreshSecret });
+  if (!whole.success) {
+    const issue = whole.error.issues[0]!;
+    throw new CliError(`${String(issue.path[0])} ${issue.message}; nothing was changed`);
+  }
   // chatd does not terminate TLS itself: an https address means a proxy in front of it.
   const behindProxy = new URL(publicUrl).protocol === 'https:';
   const generatedAt = new Date().toISOString();

@@ -52,7 +52,9 @@ const rateLimit = z
     const [, points, window] = rateLimitPattern.exec(value.trim()) as RegExpExecArray;
     return { points: Number(points), durationSeconds: duration.parse(window!.replace(/\s+/g, '')) };
   })
-  .refine((limit) => limit.points > 0, 'must allow at least 1 attempt');
+  .refine((limit) => limit.points > 0, 'must allow at least 1 attempt')
+  // Limits kept in memory (the embedded database) expire by a Node timer, which cannot wait longer.
+  .refine((limit) => limit.durationSeconds <= 24 * 86_400, 'must have a window of at most 24 days');
 
 
 export const configSchema = z
@@ -67,7 +69,7 @@ export const configSchema = z
     WS_PORT: port.default(3001).describe('Port of the WebSocket hub (uWebSockets.js), path /ws.'),
     PUBLIC_URL: httpUrl.default('http://localhost:3000')
       .describe('The address users reach chatd at (used for OAuth redirects, avatars and e-mail links).'),
-    CORS_ORIGIN: commaList.optional()
+    CORS_ORIGIN: commaList.pipe(z.array(z.string().refine((origin) => origin === '*' || httpUrl.safeParse(origin).success, 'each entry must be * or an http:// or https:// origin'))).optional()
       .describe('Comma-separated browser origins allowed to call the API and open the hub. Defaults to the origin of PUBLIC_URL.'),
     TRUST_PROXY: bool.default(false)
       .describe('Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. Only enable behind one.'),
@@ -83,8 +85,16 @@ export const configSchema = z
     JWT_REFRESH_SECRET: secret.describe('Secret that signs refresh tokens, different from JWT_SECRET. `chatd init` generates it.'),
     JWT_EXPIRY: duration.prefault('15m').describe('Lifetime of an access token (15m, 1h, ...).'),
     JWT_REFRESH_EXPIRY: duration.prefault('7d').describe('Lifetime of a refresh token (7d, ...).'),
+    REFRESH_REUSE_GRACE_SECONDS: positiveInt.default(10)
+      .describe('A refresh token presented again within this many seconds of its rotation (two tabs refreshing at once) gets the same new pair instead of ending the session.'),
     JSON_BODY_LIMIT: positiveInt.default(1024 * 1024).describe('Largest JSON request body in bytes; larger ones get 413.'),
     MAX_UPLOAD_BYTES: positiveInt.default(25 * 1024 * 1024).describe('Largest file upload in bytes; larger ones get 413.'),
+    UPLOAD_QUOTA_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(1024 * 1024 * 1024)
+      .describe("Bytes one user's uploads may take in all (1 GiB by default); an upload past it gets 413 QUOTA_EXCEEDED. Files of deleted messages free their space. 0: no quota."),
+    RATE_LIMIT_UPLOAD: rateLimit.prefault('50/10m').describe('Uploads one user may make per window (attempts/window); more get 429.'),
+    UPLOAD_UNATTACHED_TTL: duration.prefault('24h')
+      .describe('An upload that no message carries this long after it was made is deleted (1h, 24h, 7d, ...).'),
+    UPLOAD_SWEEP_CRON: cronExpression.default('*/15 * * * *').describe('When uploads no message carried within UPLOAD_UNATTACHED_TTL are deleted, as a cron expression.'),
     WS_MAX_FRAME_BYTES: positiveInt.default(64 * 1024).describe('Largest hub frame in bytes; larger ones get an error frame.'),
     WS_AUTH_TIMEOUT_SECONDS: positiveInt.default(10).describe('Hub connections that have not authenticated within this many seconds are closed.'),
     WS_IDLE_TIMEOUT_SECONDS: positiveInt.default(120).describe('Hub connections silent for this long are closed (clients are pinged before).'),
@@ -123,9 +133,11 @@ export const configSchema = z
     TURN_CREDENTIAL_TTL: duration.prefault('12h').describe('How long the TURN credentials handed to a browser stay valid (1h, 12h, 1d, ...).'),
     BCRYPT_COST: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(10, 'must be at least 10').max(15, 'must be at most 15 (each step doubles the time of every login)').default(12)
       .describe('bcrypt work factor for passwords (10-15). 12 takes about half a second per login on a small server.'),
-    RATE_LIMIT_LOGIN: rateLimit.prefault('5/15m')
-      .describe('Failed logins allowed per client address and, separately, per account before 429 (attempts/window).'),
-    RATE_LIMIT_REGISTER: rateLimit.prefault('5/15m').describe('Registrations (and OAuth sign-ins) allowed per client address (attempts/window).'),
+    RATE_LIMIT_LOGIN: rateLimit.prefault('5/15m').describe('Failed logins allowed per client address before 429 (attempts/window).'),
+    RATE_LIMIT_LOGIN_ACCOUNT: rateLimit.prefault('20/15m')
+      .describe('Failed logins allowed per account from addresses it has not signed in from in the last 3 weeks (attempts/window). Addresses the owner signed in from are exempt, so guessing from elsewhere cannot lock the owner out.'),
+    RATE_LIMIT_REGISTER: rateLimit.prefault('30/1h')
+      .describe('Sign-ups (registrations and first OAuth logins) allowed per client address (attempts/window). Raise it when many people join from behind one address (a school, an office).'),
     RATE_LIMIT_PASSWORD: rateLimit.prefault('5/15m')
       .describe('Password-reset requests per address and per account, failed reset tokens and failed current-password checks per user (attempts/window).'),
     RATE_LIMIT_REFRESH: rateLimit.prefault('30/15m').describe('Failed token refreshes allowed per client address (attempts/window).'),
@@ -175,6 +187,11 @@ export const configSchema = z
   });
 
 export type RawConfig = z.infer<typeof configSchema>;
+
+/** The rule for one setting, for `chatd init` to check a flag or an answer exactly as start-up will. */
+export function settingSchema<K extends keyof typeof configSchema.shape>(variable: K): (typeof configSchema.shape)[K] {
+  return configSchema.shape[variable];
+}
 
 /** Variables whose values must never be printed. */
 export const secretVariables = new Set(['JWT_SECRET', 'JWT_REFRESH_SECRET', 'MONGODB_URI', 'SMTP_URL', 'GOOGLE_CLIENT_SECRET', 'GITHUB_CLIENT_SECRET', 'TURN_SECRET']);

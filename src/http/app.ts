@@ -4,19 +4,23 @@ import helmet from 'koa-helmet';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logger.js';
 import { jsonBody } from './body.js';
+import { noStoreByDefault } from './cache-control.js';
 import type { ChatdState } from './context.js';
 import { errorEnvelope } from './errors.js';
 import { requestLog } from './request-log.js';
+import { loadWebApp, webAppMiddleware, webClientRoutes } from './web-app.js';
 import type Router from '@koa/router';
 
 export interface HttpAppOptions {
   config: Config;
   logger: Logger;
   routers: Router[];
+  /** The built web app served at `/`; undefined when it was not built. */
+  webApp?: ReturnType<typeof loadWebApp>;
 }
 
 /** The Koa application: logging, the error envelope, security headers, CORS, body limits, routes. */
-export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<ChatdState> {
+export function createHttpApp({ config, logger, routers, webApp }: HttpAppOptions): Koa<ChatdState> {
   // Behind one trusted proxy the client address is the last X-Forwarded-For entry (the one the
   // proxy appended); entries before it come from the client and could be anything.
   const app = new Koa<ChatdState>({ proxy: config.TRUST_PROXY, maxIpsCount: 1 });
@@ -26,6 +30,8 @@ export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<
   const allowed = new Set(config.CORS_ORIGIN);
 
   app.use(requestLog(logger.child({ component: 'http' })));
+  // Outside the envelope, so error answers get the header too.
+  app.use(noStoreByDefault);
   app.use(errorEnvelope);
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], imgSrc: ["'self'", 'data:'], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-site' } }));
   app.use(
@@ -42,7 +48,8 @@ export function createHttpApp({ config, logger, routers }: HttpAppOptions): Koa<
     }),
   );
   for (const middleware of jsonBody(config.JSON_BODY_LIMIT)) app.use(middleware);
-  for (const router of routers) {
+  if (webApp) app.use(webAppMiddleware(config, webApp));
+  for (const router of [...routers, webClientRoutes(config)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -1,6 +1,6 @@
 import type { Context, Next, ParameterizedContext } from 'koa';
 import type { Logger } from '../logger.js';
-import type { Principal } from '../modules/auth/principal.js';
+import type { Principal } from '../core/principal.js';
 
 /** What the middleware chain leaves on ctx.state for handlers. */
 export interface ChatdState {

@@ -1,4 +1,4 @@
-import { AppError, describeError, infrastructureFailure, RateLimited, StorageFull, Unavailable } from '../errors.js';
+import { AppError, codeOfStatus, describeError, infrastructureFailure, RateLimited, StorageFull, Unavailable } from '../errors.js';
 import type { ChatdContext, ChatdMiddleware } from './context.js';
 
 function send(ctx: ChatdContext, error: AppError): void {
@@ -12,9 +12,9 @@ export const errorEnvelope: ChatdMiddleware = async (ctx, next) => {
   try {
     await next();
     if (ctx.status === 404 && ctx.body === undefined) {
-      send(ctx, new AppError('NOT_FOUND', 404, `No route for ${ctx.method} ${ctx.path}`));
-    } else if (ctx.status === 405 && ctx.body !== undefined && typeof ctx.body === 'string') {
-      send(ctx, new AppError('NOT_FOUND', 405, `${ctx.method} is not allowed on ${ctx.path}`));
+      send(ctx, new AppError('NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`));
+    } else if (ctx.status === 405 && ctx.body === undefined) {
+      send(ctx, new AppError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`));
     }
   } catch (caught) {
     if (caught instanceof AppError) {
@@ -24,8 +24,8 @@ export const errorEnvelope: ChatdMiddleware = async (ctx, next) => {
     const error = caught as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
     const status = error.status ?? error.statusCode;
     // Errors raised by Koa's body parser and router carry a status and are safe to describe.
-    if (status === 413) return send(ctx, new AppError('PAYLOAD_TOO_LARGE', 413, 'Request body is too large'));
-    if (status === 415) return send(ctx, new AppError('UNSUPPORTED_MEDIA_TYPE', 415, 'Unsupported content type'));
+    if (status === 413) return send(ctx, new AppError('PAYLOAD_TOO_LARGE', 'Request body is too large'));
+    if (status === 415) return send(ctx, new AppError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported content type'));
     // A full disk or an unanswering database wins over the status a body parser gave its failure.
     const infrastructure = infrastructureFailure(caught);
     if (infrastructure) {
@@ -33,10 +33,10 @@ export const errorEnvelope: ChatdMiddleware = async (ctx, next) => {
       return send(ctx, infrastructure);
     }
     if (status && status >= 400 && status < 500 && error.expose) {
-      const code = status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED';
-      return send(ctx, new AppError(code, status, error.message ?? 'Bad request'));
+      // A client error the table has no code for (418, 422, ...) is answered as a 400.
+      return send(ctx, new AppError(codeOfStatus(status) ?? 'VALIDATION_FAILED', error.message ?? 'Bad request'));
     }
     ctx.state.log.error({ err: caught }, 'unhandled error');
-    send(ctx, new AppError('INTERNAL', 500, 'Internal server error'));
+    send(ctx, new AppError('INTERNAL', 'Internal server error'));
   }
 };

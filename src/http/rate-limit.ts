@@ -1,11 +1,26 @@
 import type { Db } from 'mongodb';
 import { RateLimiterMemory, RateLimiterMongo, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { RateLimited } from '../errors.js';
+import { formatDuration } from '../format.js';
 import type { Logger } from '../logger.js';
 
 export interface RateLimitSetting {
   points: number;
   durationSeconds: number;
+}
+
+/** What a limit counts and which setting sets it: every 429 says both, and when to retry. */
+export interface LimitDescription {
+  /** The configuration variable, e.g. `RATE_LIMIT_LOGIN`. */
+  variable: string;
+  /** What is counted, as the start of a sentence: "Failed logins from this address". */
+  counts: string;
+}
+
+/** Keys remembered for a while in the limits' store (the addresses an account signed in from). */
+export interface Memo {
+  remember(key: string): Promise<void>;
+  has(key: string): Promise<boolean>;
 }
 
 /** One named limit: attempts per key (a client address, an account) within a window. */
@@ -38,9 +53,11 @@ export async function detectLimitStore(db: Db): Promise<LimitStore> {
   }
 }
 
-function toRateLimited(error: unknown): never {
-  if (error instanceof RateLimiterRes) throw new RateLimited(error.msBeforeNext / 1000);
-  throw error;
+/** The 429 of a limit: what was counted, the limit, its setting and when to retry, in one sentence. */
+export function rateLimitedBy(setting: RateLimitSetting, description: LimitDescription, retryAfterSeconds: number): RateLimited {
+  const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  const message = `${description.counts}: at most ${setting.points} per ${formatDuration(setting.durationSeconds)} (set by ${description.variable}). Try again in ${formatDuration(seconds)}.`;
+  return new RateLimited(seconds, message, description.variable);
 }
 
 /** Builds named limits on the detected store; the store is chosen on first use. */
@@ -53,12 +70,15 @@ export class RateLimits {
   ) {}
 
   /** A limit named `name` (the key prefix in the store). */
-  limit(name: string, setting: RateLimitSetting): Limit {
+  limit(name: string, setting: RateLimitSetting, description: LimitDescription): Limit {
     let limiter: Promise<RateLimiterAbstract> | undefined;
     const get = () => (limiter ??= this.build(name, setting));
     return {
       consume: async (key) => {
-        await (await get()).consume(key).catch(toRateLimited);
+        await (await get()).consume(key).catch((error: unknown) => {
+          if (error instanceof RateLimiterRes) throw rateLimitedBy(setting, description, error.msBeforeNext / 1000);
+          throw error;
+        });
       },
       refund: async (key) => {
         await (await get()).reward(key, 1);
@@ -66,6 +86,18 @@ export class RateLimits {
       reset: async (key) => {
         await (await get()).delete(key);
       },
+    };
+  }
+
+  /** Keys remembered for `durationSeconds` after the last remember(), under `name`. */
+  memo(name: string, durationSeconds: number): Memo {
+    let limiter: Promise<RateLimiterAbstract> | undefined;
+    const get = () => (limiter ??= this.build(name, { points: 1, durationSeconds }));
+    return {
+      remember: async (key) => {
+        await (await get()).set(key, 1, durationSeconds);
+      },
+      has: async (key) => ((await (await get()).get(key))?.consumedPoints ?? 0) > 0,
     };
   }
 

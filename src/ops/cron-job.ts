@@ -2,7 +2,7 @@ import type { Db } from 'mongodb';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logger.js';
-import type { BackgroundJob } from '../services.js';
+import type { BackgroundJob } from '../core/background-job.js';
 
 /** What the jobs of `chatd serve` are built from. */
 export interface JobDeps {

@@ -1,14 +1,15 @@
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { z } from 'zod';
 import type { Config } from '../config/load.js';
+import { presentedToken, type PresentedToken } from '../core/credentials.js';
+import type { Authenticator, Principal } from '../core/principal.js';
 import { AppError, describeError, Forbidden, infrastructureFailure, Invalid, RateLimited, Unauthorized } from '../errors.js';
 import { zodDetails } from '../http/validate.js';
 import type { Logger } from '../logger.js';
-import { ACCESS_COOKIE, readCookie } from '../modules/auth/cookies.js';
-import type { Authenticator, Principal } from '../modules/auth/principal.js';
 import { decodeFrame, encodeFrame } from './codec.js';
 import type { RealtimePublisher } from './publisher.js';
-import { handler, type HubHandler, type HubModule, type HubSocket, type Reply, type SocketData } from './types.js';
+import type { SocketData } from './socket-data.js';
+import { handler, type HubHandler, type HubModule, type HubSocket, type Reply } from './types.js';
 
 export interface HubOptions {
   config: Config;
@@ -31,14 +32,9 @@ function sendCorked(): void {
 /** Close codes the hub uses. */
 export const CloseCode = { goingAway: 1001, policyViolation: 1008, tooBig: 1009 } as const;
 
-function bearerToken(header: string): string | undefined {
-  const match = /^Bearer\s+(\S+)$/i.exec(header);
-  return match?.[1];
-}
-
 /**
  * The WebSocket hub: upgrade with Origin and token checks, the frame codec, a dispatch table from
- * event name to handler, per-user topics, and the error frame for everything that goes wrong.
+ * event name to handler, each user's open connections, and the error frame for everything that goes wrong.
  */
 export class Hub implements RealtimePublisher {
   readonly app: TemplatedApp;
@@ -250,7 +246,14 @@ export class Hub implements RealtimePublisher {
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     const origin = req.getHeader('origin');
-    const token = bearerToken(req.getHeader('authorization')) ?? readCookie(req.getHeader('cookie'), ACCESS_COOKIE);
+    let presented: PresentedToken | undefined;
+    try {
+      presented = presentedToken(req.getHeader('authorization'), req.getHeader('cookie'));
+    } catch (error) {
+      res.writeStatus('401 Unauthorized').end((error as Error).message);
+      return;
+    }
+    const token = presented?.token;
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
 
     // RFC 6455 asks for "Connection: Upgrade". uWebSockets.js reads any other five-letter value as
@@ -364,7 +367,7 @@ export class Hub implements RealtimePublisher {
       const infrastructure = infrastructureFailure(error);
       if (infrastructure) this.log.warn({ err: error, event }, infrastructure.message);
       else this.log.error({ err: error, event }, 'hub handler failed');
-      error = infrastructure ?? new AppError('INTERNAL', 500, 'Internal server error');
+      error = infrastructure ?? new AppError('INTERNAL', 'Internal server error');
     }
     this.send(ws, 'error', describeError(error as AppError), id);
   }

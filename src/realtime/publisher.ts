@@ -1,4 +1,4 @@
-import type { SocketData } from './types.js';
+import type { SocketData } from './socket-data.js';
 
 /**
  * What services may ask of the live connections, without knowing about uWS. The hub implements
@@ -34,4 +34,3 @@ export const offlinePublisher: RealtimePublisher = {
 };
 
 export const roomTopic = (roomId: string): string => `room:${roomId}`;
-export const userTopic = (userId: string): string => `user:${userId}`;

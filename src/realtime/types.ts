@@ -1,29 +1,8 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { z } from 'zod';
-import type { Principal } from '../modules/auth/principal.js';
-import type { Hub } from './hub.js';
-
-/** Per-connection state kept in uWS user data; small on purpose, every idle connection pays for it. */
-export interface SocketData {
-  connId: number;
-  ip: string;
-  principal: Principal | undefined;
-  closed: boolean;
-  authTimer: NodeJS.Timeout | undefined;
-  /** Token bucket for the per-connection message rate limit. */
-  tokens: number;
-  refilledAt: number;
-  /** user_typing relays per room, for throttling; allocated on the first typing event. */
-  typing: Map<string, TypingState> | undefined;
-}
-
-/** What the typing throttle remembers per room and connection; mutated in place. */
-export interface TypingState {
-  /** When a `true` was last relayed (ms). */
-  startedAt: number;
-  /** Whether the last relayed state was `true`, so one `false` may follow. */
-  active: boolean;
-}
+import type { Principal } from '../core/principal.js';
+import type { RealtimePublisher } from './publisher.js';
+import type { SocketData } from './socket-data.js';
 
 export type HubSocket = WebSocket<SocketData>;
 
@@ -38,7 +17,7 @@ export interface HandlerContext {
   socket: SocketData;
   /** Present on every handler that requires authentication (the default). */
   principal: Principal;
-  hub: Hub;
+  hub: RealtimePublisher;
 }
 
 export interface HubHandler<S extends z.ZodType = z.ZodType> {

@@ -153,6 +153,9 @@ describe('chatd admin (CLI)', () => {
       const weak = await chatdAdmin(['create', '--username', input.username, '--email', input.email, '--password', 'weak']);
       expect(weak.code).toBe(1);
       expect(weak.stderr.split('\n')[0]).toMatch(/^chatd: password must be at least 8 characters/);
+      const common = await chatdAdmin(['create', '--username', input.username, '--email', input.email, '--password', 'Password1!']);
+      expect(common.code).toBe(1);
+      expect(common.stderr.split('\n')[0]).toMatch(/^chatd: password is too easy to guess .*commonly used password/);
       const badEmail = await chatdAdmin(['create', '--username', input.username, '--email', 'nope', '--password', input.password]);
       expect(badEmail.code).toBe(1);
       expect(badEmail.stderr.split('\n')[0]).toBe('chatd: --email must be an e-mail address (got "nope")');
@@ -197,12 +200,12 @@ describe('chatd admin (CLI)', () => {
     await login(api, input.email, input.password);
 
     const reset = await chatdAdminOnTerminal(['reset-password', input.username], [
-      { when: /Password/, send: 'N3w!terminal' },
-      { when: /Password again/, send: 'N3w!terminal' },
+      { when: /Password/, send: 'N3w!terminal-gull' },
+      { when: /Password again/, send: 'N3w!terminal-gull' },
     ]);
     expect(reset.code, reset.stdout).toBe(0);
     expect(reset.stdout).toMatch(/new password set for /);
-    await login(api, input.email, 'N3w!terminal');
+    await login(api, input.email, 'N3w!terminal-gull');
   }, CLI_TIMEOUT);
 
   it('with --yes asks nothing even on a terminal, and names what is missing', async () => {

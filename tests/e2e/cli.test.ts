@@ -50,7 +50,7 @@ describe('chatd init', () => {
 
     const bad = await runChatd(['init', '--yes', '--port', 'abc'], { cwd: tempDir() });
     expect(bad.code).toBe(1);
-    expect(bad.stderr.trim().split('\n')[0]).toBe('chatd: --port must be a port number between 1 and 65535 (got "abc")');
+    expect(bad.stderr.trim().split('\n')[0]).toBe('chatd: --port must be a port number (got "abc")');
   });
 
   it('never prompts without a TTY', async () => {

@@ -169,7 +169,14 @@ describe('chatd init renders the deployment templates', () => {
 
     const badCron = await runChatd(['init', '--yes', '--backup-cron', 'every day'], { cwd: tempDir() });
     expect(badCron.code).toBe(1);
-    expect(badCron.stderr.split('\n')[0]).toBe('chatd: --backup-cron must be a cron expression such as "0 3 * * *", or "" for no scheduled backups (got "every day")');
+    expect(badCron.stderr.split('\n')[0]).toBe('chatd: --backup-cron must be a cron expression such as "0 3 * * *" (five fields, or six with seconds first) (got "every day")');
+    expect(badCron.stderr).toMatch(/"" for no scheduled backups/);
+    const samePorts = await runChatd(['init', '--yes', '--port', '4100', '--ws-port', '4100'], { cwd: tempDir() });
+    expect(samePorts.code).toBe(1);
+    expect(samePorts.stderr.split('\n')[0]).toBe('chatd: WS_PORT must differ from PORT (both are 4100); nothing was changed');
+    const badOrigin = await runChatd(['init', '--yes', '--cors-origin', 'https://ok.example,ftp://no.example'], { cwd: tempDir() });
+    expect(badOrigin.code).toBe(1);
+    expect(badOrigin.stderr.split('\n')[0]).toBe('chatd: --cors-origin each entry must be * or an http:// or https:// origin (got "https://ok.example,ftp://no.example")');
     const badUser = await runChatd(['init', '--yes', '--service-user', 'Root User'], { cwd: tempDir() });
     expect(badUser.code).toBe(1);
     expect(badUser.stderr).toMatch(/--service-user must be a system user name/);

@@ -15,10 +15,10 @@ export interface RegisteredAccount extends AccountInput {
   response: ApiResponse;
 }
 
-/** A fresh username, e-mail and policy-compliant password. */
+/** A fresh username, e-mail and policy-compliant password (random apart from the name: a password built from it is refused). */
 export function uniqueAccount(prefix = 'u'): AccountInput {
   const suffix = randomBytes(4).toString('hex');
-  return { username: `${prefix}_${suffix}`, email: `${prefix}.${suffix}@example.test`, password: `Str0ng!${suffix}` };
+  return { username: `${prefix}_${suffix}`, email: `${prefix}.${suffix}@example.test`, password: `Str0ng!${randomBytes(6).toString('base64url')}` };
 }
 
 /** Registers through the API and returns the tokens (fails the test unless it answered 201). */

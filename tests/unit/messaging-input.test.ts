@@ -42,6 +42,12 @@ describe('file names', () => {
     ['', 'file'],
     [null, 'file'],
     ['../', 'file'],
+    ['invoice\u202Egpj.exe', 'invoicegpj.exe'],
+    ['\u2067report\u2069\u200B.pdf', 'report.pdf'],
+    ['line\u2028break\u2029.txt', 'linebreak.txt'],
+    ['\uFEFFbom\u200D\u200E\u061C.txt', 'bom.txt'],
+    ['\u0085next\u009Bcsi.txt', 'nextcsi.txt'],
+    ['résumé 2024 — 日本.pdf', 'résumé 2024 — 日本.pdf'],
   ])('%j becomes %j', (input, expected) => {
     expect(sanitizeFileName(input)).toBe(expected);
   });

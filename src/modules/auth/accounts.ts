@@ -12,7 +12,7 @@ import { createMailer } from './mailer.js';
 import { OAuthFlow } from './oauth.js';
 import { PasswordHasher } from './passwords.js';
 import { RevocationCache } from './revocation-cache.js';
-import { AuthService, authLimitSettings, type AuthLimits } from './service.js';
+import { AuthService, authLimitSettings, KNOWN_ADDRESS_SECONDS, type AuthLimits } from './service.js';
 import { SessionService } from './sessions.js';
 import { TokensRepo } from './tokens-repo.js';
 import { TokenSigner } from './tokens.js';
@@ -40,11 +40,11 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
   const revocations = new RevocationCache({ sessionState: (id) => users.sessionState(id), existing: (ids) => tokens.existing(ids) }, config.AUTH_CACHE_SECONDS * 1000);
   const csrf = new CsrfTokens(config.JWT_SECRET);
   const hasher = new PasswordHasher(config.BCRYPT_COST);
-  const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger });
+  const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger, reuseGraceSeconds: config.REFRESH_REUSE_GRACE_SECONDS });
   const usersService = new UsersService({ users, hasher, sessions, publicUrl: config.PUBLIC_URL, presence });
   const rateLimits = new RateLimits(db, logger.child({ component: 'rate-limit' }));
   const limits = Object.fromEntries(
-    Object.entries(authLimitSettings(config)).map(([name, setting]) => [name, rateLimits.limit(name, setting)]),
+    Object.entries(authLimitSettings(config)).map(([name, { setting, description }]) => [name, rateLimits.limit(name, setting, description)]),
   ) as unknown as AuthLimits;
   const auth = new AuthService({
     users,
@@ -56,12 +56,14 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
     hasher,
     mailer: createMailer({ smtpUrl: config.SMTP_URL, from: config.SMTP_FROM }, logger),
     limits,
+    knownAddresses: rateLimits.memo('loginKnownAddress', KNOWN_ADDRESS_SECONDS),
     logger,
     resetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL.replace(/\/$/, '')}/reset-password`,
   });
   return {
     signer,
     hasher,
+    rateLimits,
     users,
     tokens,
     revocations,

@@ -1,6 +1,6 @@
 import { Unauthorized } from '../../errors.js';
 import { parseObjectId } from '../users/repo.js';
-import type { Authenticator, Principal } from './principal.js';
+import type { Authenticator, Principal } from '../../core/principal.js';
 import type { RevocationCache } from './revocation-cache.js';
 import { tokenId } from './tokens-repo.js';
 import { issuedBefore, type TokenSigner } from './tokens.js';

@@ -1,7 +1,7 @@
 import { createTask } from 'node-cron';
 import type { Logger } from '../../logger.js';
 import type { RealtimePublisher } from '../../realtime/publisher.js';
-import type { BackgroundJob } from '../../services.js';
+import type { BackgroundJob } from '../../core/background-job.js';
 import type { UsersRepo } from '../users/repo.js';
 import type { RevocationCache } from './revocation-cache.js';
 import { REVOKED_CLOSE_CODE } from './sessions.js';

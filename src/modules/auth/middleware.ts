@@ -1,8 +1,8 @@
+import { presentedToken } from '../../core/credentials.js';
+import type { Authenticator, Principal } from '../../core/principal.js';
 import { Forbidden, Unauthorized } from '../../errors.js';
 import type { ChatdContext, ChatdMiddleware } from '../../http/context.js';
-import { ACCESS_COOKIE, readCookie } from './cookies.js';
 import type { CsrfTokens } from './csrf.js';
-import type { Authenticator, Principal } from './principal.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -10,15 +10,6 @@ export interface AuthMiddlewareDeps {
   authenticator: Authenticator;
   csrf: CsrfTokens;
   allowedOrigins: string[];
-}
-
-/** The bearer token of an Authorization header; a malformed header is a 401, not "no token". */
-function bearerToken(ctx: ChatdContext): string | undefined {
-  const header = ctx.get('authorization');
-  if (!header) return undefined;
-  const match = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!match) throw new Unauthorized('Authorization must be "Bearer <accessToken>"');
-  return match[1];
 }
 
 /**
@@ -39,13 +30,12 @@ export function checkCsrf(ctx: ChatdContext, deps: Pick<AuthMiddlewareDeps, 'csr
 /** Requires an access token (Authorization: Bearer, or the access cookie plus CSRF) and sets ctx.state.principal. */
 export function requireAuth(deps: AuthMiddlewareDeps): ChatdMiddleware {
   return async (ctx, next) => {
-    const bearer = bearerToken(ctx);
-    const token = bearer ?? readCookie(ctx.get('cookie'), ACCESS_COOKIE);
-    if (!token) throw new Unauthorized('Authentication required: send Authorization: Bearer <accessToken>');
-    const principal: Principal = await deps.authenticator.authenticate(token);
-    if (!bearer) checkCsrf(ctx, deps, principal.family ?? principal.jti);
+    const presented = presentedToken(ctx.get('authorization'), ctx.get('cookie'));
+    if (!presented) throw new Unauthorized('Authentication required: send Authorization: Bearer <accessToken>');
+    const principal: Principal = await deps.authenticator.authenticate(presented.token);
+    if (presented.via === 'cookie') checkCsrf(ctx, deps, principal.family ?? principal.jti);
     ctx.state.principal = principal;
-    ctx.state.authVia = bearer ? 'bearer' : 'cookie';
+    ctx.state.authVia = presented.via;
     await next();
   };
 }

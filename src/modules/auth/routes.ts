@@ -1,12 +1,13 @@
 import Router from '@koa/router';
 import { ObjectId } from 'mongodb';
-import { Unauthorized } from '../../errors.js';
+import { readCookie } from '../../core/credentials.js';
+import { AppError, Unauthorized } from '../../errors.js';
 import type { ChatdContext, ChatdState } from '../../http/context.js';
 import { input, validate } from '../../http/validate.js';
 import { presentAuthUser, presentSelf } from '../users/presenter.js';
 import { ProfileUpdate, TargetUserParams } from '../users/schemas.js';
 import type { UsersService } from '../users/service.js';
-import { clearedSessionCookies, cookiePaths, OAUTH_COOKIE, readCookie, REFRESH_COOKIE, serializeCookie, sessionCookies } from './cookies.js';
+import { clearedSessionCookies, cookiePaths, OAUTH_COOKIE, REFRESH_COOKIE, serializeCookie, sessionCookies } from './cookies.js';
 import { checkCsrf, principalOf, requireAuth, type AuthMiddlewareDeps } from './middleware.js';
 import type { OAuthFlow } from './oauth.js';
 import {
@@ -33,6 +34,8 @@ export interface AuthRoutesDeps extends AuthMiddlewareDeps {
   secureCookies: boolean;
   /** Where browsers land after OAuth; unset: the callback answers JSON. */
   oauthSuccessUrl: string | undefined;
+  /** The web app's OAuth landing page, when it is served: browsers go there, with `?error=` on failure. */
+  webLanding: string | undefined;
 }
 
 const tokensOf = (session: Session) => ({ accessToken: session.accessToken, refreshToken: session.refreshToken });
@@ -132,14 +135,23 @@ export function authRoutes(deps: AuthRoutesDeps): Router<ChatdState> {
     const { params, query } = input<unknown, OAuthCallbackQuery, { provider: 'google' | 'github' }>(ctx);
     // The state cookie is single-use whatever the outcome.
     ctx.append('Set-Cookie', serializeCookie(OAUTH_COOKIE, '', { path: cookiePaths.oauth, maxAgeSeconds: 0, httpOnly: true, secure: deps.secureCookies }));
-    const profile = await deps.oauth.finish(params.provider, query, readCookie(ctx.get('cookie'), OAUTH_COOKIE));
-    const { user, session } = await deps.auth.oauthLogin(profile, ctx.ip);
-    setSession(ctx, session);
-    if (deps.oauthSuccessUrl) {
-      ctx.redirect(deps.oauthSuccessUrl);
+    // A browser navigating here (it asks for HTML first) is shown the web app's page, not JSON.
+    const landing = deps.oauthSuccessUrl ?? (ctx.accepts('json', 'html') === 'html' ? deps.webLanding : undefined);
+    let signedIn;
+    try {
+      const profile = await deps.oauth.finish(params.provider, query, readCookie(ctx.get('cookie'), OAUTH_COOKIE));
+      signedIn = await deps.auth.oauthLogin(profile, ctx.ip);
+    } catch (error) {
+      if (!landing || !(error instanceof AppError) || landing !== deps.webLanding) throw error;
+      ctx.redirect(`${landing}?error=${encodeURIComponent(error.message)}`);
       return;
     }
-    ctx.body = { success: true, message: 'Login successful', user: presentAuthUser(deps.usersService.seen(user)), tokens: tokensOf(session) };
+    setSession(ctx, signedIn.session);
+    if (landing) {
+      ctx.redirect(landing);
+      return;
+    }
+    ctx.body = { success: true, message: 'Login successful', user: presentAuthUser(deps.usersService.seen(signedIn.user)), tokens: tokensOf(signedIn.session) };
   });
 
   return router;

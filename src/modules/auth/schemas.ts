@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { email, username } from '../users/schemas.js';
-import { newPassword, presentedPassword } from './passwords.js';
+import { accountWords, composedPassword, guessability, newPassword, presentedPassword } from './passwords.js';
 
 // One strict schema per body: operator objects (`{"$gt": ""}`), arrays and numbers where strings
 // belong, `__proto__`/`constructor` and any unknown field are refused with 400 before a handler runs.
@@ -11,7 +11,13 @@ const confirmed = <T extends { newPassword: string; confirmPassword: string }>(b
   if (body.newPassword !== body.confirmPassword) ctx.addIssue({ code: 'custom', path: ['confirmPassword'], message: 'must match newPassword' });
 };
 
-export const RegisterBody = z.strictObject({ username, email, password: newPassword });
+/** A new account's password is also checked against its own name and e-mail, guessable words too. */
+export const RegisterBody = z.strictObject({ username, email, password: composedPassword }).superRefine((body, ctx) => {
+  // Only a password that passed the composition rule, beside a name and an e-mail that are text.
+  if (typeof body.username !== 'string' || typeof body.email !== 'string' || !composedPassword.safeParse(body.password).success) return;
+  const problem = guessability(body.password, accountWords(body));
+  if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
+});
 export type RegisterBody = z.infer<typeof RegisterBody>;
 
 export const LoginBody = z.strictObject({ email, password: presentedPassword });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ObjectId } from 'mongodb';
 import { Conflict, Forbidden, Invalid, RateLimited, Unauthorized } from '../../errors.js';
-import type { Limit, RateLimitSetting } from '../../http/rate-limit.js';
+import type { Limit, LimitDescription, Memo, RateLimitSetting } from '../../http/rate-limit.js';
 import type { Logger } from '../../logger.js';
 import type { UsersRepo } from '../users/repo.js';
 import type { UsersService } from '../users/service.js';
@@ -13,7 +13,7 @@ import type { PasswordHasher } from './passwords.js';
 import type { LoginBody, PasswordChangeBody, RegisterBody, ResetPasswordBody } from './schemas.js';
 import type { Session, SessionService } from './sessions.js';
 import { tokenId, type TokensRepo } from './tokens-repo.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../../core/principal.js';
 import type { TokenClaims, TokenSigner } from './tokens.js';
 
 /** A password-reset token is valid this long. */
@@ -28,20 +28,31 @@ export interface AuthLimits {
   passwordByAccount: Limit;
 }
 
-/** The settings of every limit AuthLimits holds, by name. */
+/**
+ * How long an address an account signed in from stays exempt from the account's login limit:
+ * three weeks, within what the in-memory store can time (Node's timers stop at about 24.8 days).
+ */
+export const KNOWN_ADDRESS_SECONDS = 21 * 86_400;
+
+/** The settings of every limit AuthLimits holds, by name, and what each counts (every 429 says so). */
 export function authLimitSettings(config: {
   RATE_LIMIT_LOGIN: RateLimitSetting;
+  RATE_LIMIT_LOGIN_ACCOUNT: RateLimitSetting;
   RATE_LIMIT_REGISTER: RateLimitSetting;
   RATE_LIMIT_PASSWORD: RateLimitSetting;
   RATE_LIMIT_REFRESH: RateLimitSetting;
-}): Record<keyof AuthLimits, RateLimitSetting> {
+}): Record<keyof AuthLimits, { setting: RateLimitSetting; description: LimitDescription }> {
+  const password = (counts: string) => ({ setting: config.RATE_LIMIT_PASSWORD, description: { variable: 'RATE_LIMIT_PASSWORD', counts } });
   return {
-    register: config.RATE_LIMIT_REGISTER,
-    loginByAddress: config.RATE_LIMIT_LOGIN,
-    loginByAccount: config.RATE_LIMIT_LOGIN,
-    refreshByAddress: config.RATE_LIMIT_REFRESH,
-    passwordByAddress: config.RATE_LIMIT_PASSWORD,
-    passwordByAccount: config.RATE_LIMIT_PASSWORD,
+    register: { setting: config.RATE_LIMIT_REGISTER, description: { variable: 'RATE_LIMIT_REGISTER', counts: 'Sign-ups from this address' } },
+    loginByAddress: { setting: config.RATE_LIMIT_LOGIN, description: { variable: 'RATE_LIMIT_LOGIN', counts: 'Failed logins from this address' } },
+    loginByAccount: {
+      setting: config.RATE_LIMIT_LOGIN_ACCOUNT,
+      description: { variable: 'RATE_LIMIT_LOGIN_ACCOUNT', counts: 'Failed logins to this account from addresses it has not signed in from (an address it signed in from before is not held back)' },
+    },
+    refreshByAddress: { setting: config.RATE_LIMIT_REFRESH, description: { variable: 'RATE_LIMIT_REFRESH', counts: 'Failed token refreshes from this address' } },
+    passwordByAddress: password('Password-reset attempts from this address'),
+    passwordByAccount: password('Password attempts for this account'),
   };
 }
 
@@ -55,6 +66,8 @@ export interface AuthServiceDeps {
   hasher: PasswordHasher;
   mailer: Mailer;
   limits: AuthLimits;
+  /** (account, address) pairs that signed in within KNOWN_ADDRESS_SECONDS. */
+  knownAddresses: Memo;
   logger: Logger;
   /** The client page that finishes a reset; the token is appended as ?token=. */
   resetUrl: string;
@@ -76,6 +89,11 @@ export class AuthService {
     this.log = deps.logger.child({ component: 'auth' });
   }
 
+  /**
+   * Creates an account. Every attempt that reaches here counts against the address, refused ones
+   * (a taken name or e-mail) too: otherwise registering would be a free way to test which e-mail
+   * addresses have accounts.
+   */
   async register(body: RegisterBody, address: string): Promise<SignedIn> {
     await this.deps.limits.register.consume(address);
     const user = await this.deps.usersService.create({ username: body.username, email: body.email, password: body.password });
@@ -86,16 +104,26 @@ export class AuthService {
   /**
    * Checks e-mail and password. An unknown e-mail, an account without a password and a wrong
    * password give the same answer after the same work (one bcrypt comparison); attempts count
-   * against the address and the account before the check, so parallel guesses cannot outrun it.
+   * before the check, so parallel guesses cannot outrun it, and a success gives its attempt back.
+   *
+   * Two limits, so that guessing cannot be turned into a lock-out of the owner: failures per
+   * address (the spec's 5 per 15 minutes), and failures per account from addresses that account
+   * has not signed in from within KNOWN_ADDRESS_SECONDS. Guesses spread over many addresses are
+   * held back by the second, while the owner, from an address they used before, is only ever
+   * subject to the first: nobody elsewhere can use it up. Unknown e-mails are limited the same
+   * way, so the answers do not tell which accounts exist.
    */
   async login(body: LoginBody, address: string): Promise<SignedIn> {
-    await this.deps.limits.loginByAddress.consume(address);
-    await this.deps.limits.loginByAccount.consume(body.email);
+    const { loginByAddress, loginByAccount } = this.deps.limits;
+    const pair = `${body.email}|${address}`;
+    await loginByAddress.consume(address);
+    const known = await this.deps.knownAddresses.has(pair);
+    if (!known) await loginByAccount.consume(body.email);
     const user = await this.deps.users.findByEmail(body.email);
     const valid = await this.deps.hasher.verify(body.password, user?.passwordHash ?? null);
     if (!user || !valid) throw new Unauthorized(INVALID_LOGIN);
     if (user.disabled) throw new Forbidden('This account is disabled');
-    await Promise.all([this.deps.limits.loginByAddress.refund(address), this.deps.limits.loginByAccount.reset(body.email)]);
+    await Promise.all([loginByAddress.refund(address), known ? undefined : loginByAccount.refund(body.email), this.deps.knownAddresses.remember(pair)]);
     return { user, session: await this.deps.sessions.start(user._id, user.role) };
   }
 

@@ -6,7 +6,7 @@ import type { RealtimePublisher } from '../../realtime/publisher.js';
 import { parseObjectId, type UsersRepo } from '../users/repo.js';
 import type { UserRole } from '../users/types.js';
 import type { CsrfTokens } from './csrf.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../../core/principal.js';
 import type { RevocationCache } from './revocation-cache.js';
 import { tokenId, type TokensRepo } from './tokens-repo.js';
 import { issuedBefore, type TokenClaims, type TokenSigner } from './tokens.js';
@@ -35,6 +35,16 @@ export interface SessionDeps {
   csrf: CsrfTokens;
   realtime: RealtimePublisher;
   logger: Logger;
+  /** How long a rotated refresh token still yields the pair it was exchanged for (see `rotate`). */
+  reuseGraceSeconds: number;
+}
+
+/** A rotation a refresh token already went through, kept for the reuse grace. */
+interface RecentRotation {
+  result: Promise<Session>;
+  until: number;
+  /** The refresh token id the rotation issued: once that one is rotated in turn, the grace ends. */
+  successorJti?: string;
 }
 
 /**
@@ -47,9 +57,19 @@ export interface SessionDeps {
  * consumes the old token, stores the new one, and only then re-reads the revocations; revocation
  * writes its marker first and deletes the family's tokens after. Whatever the interleaving, either
  * the rotation sees the marker or the revocation deletes the new token.
+ *
+ * Reuse grace: two tabs of one browser share the refresh cookie and often refresh together (both
+ * wake from sleep, both load at once). A token presented again within `reuseGraceSeconds` of its
+ * rotation, and before the pair it was exchanged for has itself been rotated, gets that same pair
+ * instead of revoking the session. Anything later is reuse. The grace is this process's memory:
+ * chatd serves a data directory from one process.
  */
 export class SessionService {
   private readonly log: Logger;
+  /** Rotations within their grace, by the rotated refresh token's id. */
+  private readonly recent = new Map<string, RecentRotation>();
+  /** Successor refresh token id → the token id it replaced, to end that grace on the successor's use. */
+  private readonly predecessors = new Map<string, string>();
 
   constructor(private readonly deps: SessionDeps) {
     this.log = deps.logger.child({ component: 'sessions' });
@@ -62,12 +82,61 @@ export class SessionService {
     return session;
   }
 
-  /** Exchanges a refresh token for a new pair; a reused token revokes its family. */
+  /**
+   * Exchanges a refresh token for a new pair; a reused token revokes its family, except within the
+   * reuse grace, where it gets the pair its first use got.
+   */
   async rotate(refreshToken: string): Promise<Session> {
     const claims = await this.deps.signer.verify('refresh', refreshToken);
     const family = claims.fam;
-    const userId = claims.sub;
     if (!family) throw new Unauthorized('Invalid token');
+    this.endGraceOfPredecessor(claims.jti);
+    const recent = this.recent.get(claims.jti);
+    if (recent && recent.until > Date.now()) return this.withinGrace(recent.result, family);
+    const rotation: RecentRotation = { result: this.rotateOnce(claims, family), until: Date.now() + this.deps.reuseGraceSeconds * 1000 };
+    this.remember(claims.jti, rotation);
+    try {
+      const session = await rotation.result;
+      rotation.successorJti = session.refreshJti;
+      this.predecessors.set(session.refreshJti, claims.jti);
+      return session;
+    } catch (error) {
+      this.forget(claims.jti);
+      throw error;
+    }
+  }
+
+  /** The pair of a rotation still within its grace, unless the session was revoked since. */
+  private async withinGrace(result: Promise<Session>, family: string): Promise<Session> {
+    const session = await result;
+    const revoked = await this.deps.tokens.existing([tokenId.revokedFamily(family)]);
+    if (revoked.size > 0) throw new Unauthorized('Session revoked, log in again');
+    return session;
+  }
+
+  private remember(jti: string, rotation: RecentRotation): void {
+    const now = Date.now();
+    // Expired entries are dropped as new ones come, so the maps stay as small as the grace window.
+    for (const [id, entry] of this.recent) {
+      if (entry.until > now) break;
+      this.forget(id);
+    }
+    this.recent.set(jti, rotation);
+  }
+
+  private forget(jti: string): void {
+    const entry = this.recent.get(jti);
+    this.recent.delete(jti);
+    if (entry?.successorJti) this.predecessors.delete(entry.successorJti);
+  }
+
+  private endGraceOfPredecessor(jti: string): void {
+    const predecessor = this.predecessors.get(jti);
+    if (predecessor !== undefined) this.forget(predecessor);
+  }
+
+  private async rotateOnce(claims: TokenClaims, family: string): Promise<Session> {
+    const userId = claims.sub;
     if (!(await this.deps.tokens.take(tokenId.refresh(claims.jti)))) {
       // Signed by us and unexpired but no longer stored: used before, or its session was revoked.
       await this.revokeFamily(family, userId, 'refresh token reuse');

@@ -4,8 +4,12 @@ import type { CallParty, CallsService } from './service.js';
 
 const partyOf = ({ principal, socket }: Pick<HandlerContext, 'principal' | 'socket'>): CallParty => ({ userId: principal.userId, connId: socket.connId });
 
+export interface CallsEventsDeps {
+  calls: CallsService;
+}
+
 /** The calls share of the hub: ringing, answering, hanging up, and the WebRTC signaling relay. */
-export function callsHubModule(calls: CallsService): HubModule {
+export function callsEvents({ calls }: CallsEventsDeps): HubModule {
   return {
     handlers: {
       call_user: handler({ schema: CallUserSchema, handle: (ctx, data) => calls.callUser(partyOf(ctx), data) }),

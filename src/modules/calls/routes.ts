@@ -4,8 +4,13 @@ import { input, validate } from '../../http/validate.js';
 import { ListCallsQuery, type ListCallsInput } from './schemas.js';
 import type { CallsService } from './service.js';
 
+export interface CallsRoutesDeps {
+  calls: CallsService;
+  requireAuth: ChatdMiddleware;
+}
+
 /** `GET /api/calls` (the user's call history) and `GET /api/calls/ice-servers`. */
-export function callRoutes(calls: CallsService, requireAuth: ChatdMiddleware): Router<ChatdState> {
+export function callsRoutes({ calls, requireAuth }: CallsRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
   router.get('/api/calls', requireAuth, validate({ query: ListCallsQuery }), async (ctx) => {
     const { query } = input<unknown, ListCallsInput>(ctx);

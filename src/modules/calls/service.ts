@@ -10,10 +10,9 @@ import type { CallsRepo } from './repo.js';
 import type { CallUserInput, IceCandidate, ListCallsInput, SessionDescription } from './schemas.js';
 import type { CallDocument, CallEndReason, CallStatus, CallType } from './types.js';
 
-/** What calls need from rooms (RoomsService implements it). */
-export interface RoomMembership {
-  /** Whether every one of `userIds` is a member of the room. */
-  areMembers(roomId: ObjectId, userIds: ObjectId[]): Promise<boolean>;
+/** What calls ask of rooms (RoomAccess answers it): both in the room, neither blocking the other; Forbidden otherwise. */
+export interface CallAccess {
+  mayCall(roomId: string, callerId: string, calleeId: string): Promise<void>;
 }
 
 /** One hub connection of a user. A call is carried by one connection per side, not by every device. */
@@ -36,7 +35,7 @@ export interface CallsSettings {
 export interface CallsServiceDeps {
   calls: CallsRepo;
   users: UsersRepo;
-  rooms: RoomMembership;
+  access: CallAccess;
   realtime: RealtimePublisher;
   logger: Logger;
   settings: CallsSettings;
@@ -117,17 +116,12 @@ export class CallsService {
     const callerId = userObjectId(party.userId);
     const calleeId = new ObjectId(input.targetUserId);
     const roomId = new ObjectId(input.roomId);
-    const [users, members, blocked] = await Promise.all([
-      this.deps.users.findByIds([callerId, calleeId]),
-      this.deps.rooms.areMembers(roomId, [callerId, calleeId]),
-      this.deps.users.eitherBlocked(callerId, calleeId),
-    ]);
+    const users = await this.deps.users.findByIds([callerId, calleeId]);
     const caller = users.find((user) => user._id.equals(callerId));
     const callee = users.find((user) => user._id.equals(calleeId));
     if (!caller || caller.disabled) throw new Unauthorized('Your account is not active');
     if (!callee || callee.disabled) throw new NotFound('User not found');
-    if (!members) throw new Forbidden('You can only call someone who is a member of this room with you');
-    if (blocked) throw new Forbidden('You cannot call this user');
+    await this.deps.access.mayCall(input.roomId, party.userId, input.targetUserId);
     // From here to the reservation below nothing awaits, so two calls cannot both claim a user.
     if (!this.deps.realtime.connectionIds(party.userId).includes(party.connId)) throw new Conflict('Your connection closed');
     if (this.byUser.has(party.userId)) throw new Conflict('You are already in a call; end it first');

@@ -15,11 +15,24 @@ interface UploadedFile {
   hash?: string | null;
 }
 
+export interface FilesRoutesDeps {
+  files: FilesService;
+  storage: FileStorage;
+  requireAuth: ChatdMiddleware;
+  maxUploadBytes: number;
+}
+
 /** POST /api/files (multipart, field `file`) and GET /api/files/:id. */
-export function filesRoutes(files: FilesService, storage: FileStorage, auth: ChatdMiddleware, maxUploadBytes: number): Router<ChatdState> {
+export function filesRoutes({ files, storage, requireAuth, maxUploadBytes }: FilesRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
 
-  router.post('/api/files', auth, receiveUpload(storage, maxUploadBytes), async (ctx) => {
+  // Rate and quota are checked before the bytes are read, so a refused upload writes nothing.
+  const admit: ChatdMiddleware = async (ctx, next) => {
+    await files.admit(ctx.state.principal!.userId);
+    await next();
+  };
+
+  router.post('/api/files', requireAuth, admit, receiveUpload(storage, maxUploadBytes), async (ctx) => {
     // koa-body augments its own copy of Koa's types, so its `files` is read through a cast.
     const received = (ctx.request as { files?: Record<string, UploadedFile | UploadedFile[]> }).files?.file;
     const upload = Array.isArray(received) ? received[0] : received;
@@ -34,14 +47,15 @@ export function filesRoutes(files: FilesService, storage: FileStorage, auth: Cha
     ctx.body = { success: true, file };
   });
 
-  router.get('/api/files/:id', auth, validate({ params: IdParams }), async (ctx) => {
+  router.get('/api/files/:id', requireAuth, validate({ params: IdParams }), async (ctx) => {
     const { params } = input<unknown, unknown, { id: string }>(ctx);
     const { file, inline, stream } = await files.open(params.id, ctx.state.principal!.userId);
     ctx.type = file.mimeType;
     ctx.length = file.fileSize;
     ctx.attachment(file.fileName, { type: inline ? 'inline' : 'attachment' });
     ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Cache-Control', 'private, no-cache');
+    // A private upload: nothing keeps a copy (a shared computer's disk cache after sign-out included).
+    ctx.set('Cache-Control', 'private, no-store');
     ctx.body = stream;
   });
 

@@ -1,7 +1,9 @@
 import { fileTypeFromFile } from 'file-type';
 import { ObjectId } from 'mongodb';
 import type { ReadStream } from 'node:fs';
-import { Forbidden, NotFound } from '../../errors.js';
+import { Forbidden, NotFound, QuotaExceeded } from '../../errors.js';
+import { formatBytes } from '../../format.js';
+import type { Limit } from '../../http/rate-limit.js';
 import type { Logger } from '../../logger.js';
 import type { FilesRepo } from './repo.js';
 import type { FileStorage } from './storage.js';
@@ -26,13 +28,28 @@ export interface ReceivedFile {
 // Image types a browser renders without running anything; everything else is a download.
 const inlineTypes = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif']);
 
-/** Strips directories, control and reserved characters from a client's file name. */
+/**
+ * Strips directories, control, formatting and reserved characters from a client's file name.
+ * Formatting characters include the bidirectional overrides and isolates (U+202A-U+202E,
+ * U+2066-U+2069) that make "invoice\u202Egpj.exe" display as "invoiceexe.jpg", and zero-width
+ * characters that make two names look alike; line and paragraph separators would break a listing.
+ */
 export function sanitizeFileName(name: string | null | undefined): string {
   const base = (name ?? '').split(/[\\/]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  const cleaned = base.normalize('NFC').replace(/[\u0000-\u001f\u007f"<>|:*?]/g, '').replace(/^[.\s]+/, '').trim();
+  const cleaned = base.normalize('NFC').replace(/[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}"<>|:*?]/gu, '').replace(/^[.\s]+/, '').trim();
   return cleaned.slice(0, 200) || 'file';
 }
+
+/** What limits uploads per user. */
+export interface UploadPolicy {
+  /** Bytes one user's files may take in all (UPLOAD_QUOTA_BYTES); 0: no quota. */
+  quotaBytes: number;
+  /** Uploads per user and window (RATE_LIMIT_UPLOAD). */
+  rate: Limit;
+}
+
+/** How many unattached uploads one sweep reads at a time. */
+const SWEEP_BATCH = 200;
 
 export function presentFile(file: FileDocument) {
   const fileId = file._id.toHexString();
@@ -48,12 +65,27 @@ export class FilesService {
     private readonly storage: FileStorage,
     private readonly shares: FileShares,
     private readonly isMember: IsMember,
+    private readonly policy: UploadPolicy,
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'files' });
   }
 
-  /** Records a received upload; its type comes from its magic bytes. The stored bytes are removed if this fails. */
+  /**
+   * Before an upload's bytes are read: counts it against the user's upload rate, and refuses it
+   * when the user's files already fill the quota (no point in writing what will be refused).
+   */
+  async admit(ownerId: string): Promise<void> {
+    await this.policy.rate.consume(ownerId);
+    if (this.policy.quotaBytes <= 0) return;
+    const used = await this.repo.bytesOwnedBy(new ObjectId(ownerId));
+    if (used >= this.policy.quotaBytes) throw this.overQuota(used, 0);
+  }
+
+  /**
+   * Records a received upload; its type comes from its magic bytes. Refused when it would take
+   * the user's files over the quota. The stored bytes are removed if this fails.
+   */
   async accept(ownerId: string, received: ReceivedFile) {
     try {
       const detected = await fileTypeFromFile(this.storage.pathOf(received.storedName));
@@ -66,8 +98,10 @@ export class FilesService {
         size: received.size,
         sha256: received.sha256,
         createdAt: new Date(),
+        unattached: true,
       };
-      await this.repo.insert(file);
+      const { inserted, usedBytes } = await this.repo.insertWithinQuota(file, this.policy.quotaBytes);
+      if (!inserted) throw this.overQuota(usedBytes, file.size);
       return presentFile(file);
     } catch (error) {
       await this.storage.remove(received.storedName);
@@ -75,10 +109,15 @@ export class FilesService {
     }
   }
 
-  /** The attachment a message carries: only a file its sender uploaded (a missing file answers the same). */
+  /**
+   * The attachment a message carries: only a file its sender uploaded (a missing file answers the
+   * same). The file is marked attached before the message is stored, so the sweep of unattached
+   * uploads can no longer take it.
+   */
   async attachmentFor(fileId: string, userId: string) {
     const file = await this.repo.findById(new ObjectId(fileId));
     if (!file || file.ownerId.toHexString() !== userId) throw new Forbidden('Attach a file you uploaded');
+    if (file.unattached && !(await this.repo.markAttached(file._id))) throw new Forbidden('Attach a file you uploaded');
     const presented = presentFile(file);
     return { ...presented, fileId: file._id };
   }
@@ -99,6 +138,32 @@ export class FilesService {
       stream.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT' ? new NotFound('File not found') : error));
     });
     return { file: presentFile(file), inline: inlineTypes.has(file.mimeType), stream };
+  }
+
+  /**
+   * Deletes uploads no message has carried that were made before `cutoff`, row first, then the
+   * bytes (a crash in between leaves unused bytes, never a row without them). How many went.
+   */
+  async removeUnattached(cutoff: Date, signal?: AbortSignal): Promise<number> {
+    let removed = 0;
+    for (let more = true; more; ) {
+      signal?.throwIfAborted();
+      const ids = await this.repo.unattachedBefore(cutoff, SWEEP_BATCH);
+      more = ids.length === SWEEP_BATCH;
+      for (const id of ids) {
+        const file = await this.repo.deleteUnattached(id, cutoff);
+        if (!file) continue;
+        await this.storage.remove(file.storedName);
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  private overQuota(usedBytes: number, addedBytes: number): QuotaExceeded {
+    const quota = formatBytes(this.policy.quotaBytes);
+    const what = addedBytes > 0 ? `This file (${formatBytes(addedBytes)}) would take your uploads to ${formatBytes(usedBytes + addedBytes)}` : `Your uploads take ${formatBytes(usedBytes)}`;
+    return new QuotaExceeded(`${what}, over your storage quota of ${quota} (UPLOAD_QUOTA_BYTES). Deleting messages that carry your files frees their space; uploads never sent are removed after a while.`);
   }
 
   /**

@@ -12,4 +12,10 @@ export interface FileDocument {
   size: number;
   sha256: string;
   createdAt: Date;
+  /**
+   * Set on upload and removed when a message first carries the file: an upload that still has it
+   * after UPLOAD_UNATTACHED_TTL is deleted. Files stored before the flag existed lack it and are
+   * never taken for unattached.
+   */
+  unattached?: true;
 }

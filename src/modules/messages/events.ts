@@ -2,21 +2,26 @@ import { EncodedJson } from '../../realtime/codec.js';
 import { roomTopic } from '../../realtime/publisher.js';
 import { handler, type HubModule } from '../../realtime/types.js';
 import { JoinRoomEvent } from '../rooms/schemas.js';
-import type { RoomsService } from '../rooms/service.js';
+import type { RoomAccess } from '../rooms/access.js';
 import { presentMessage } from './presenter.js';
 import { EditMessageEvent, MessageRef, ReactionEvent, SendMessageSchema } from './schemas.js';
 import type { MessagesService } from './service.js';
 
 const HISTORY_LIMIT = 50;
 
+export interface MessagesEventsDeps {
+  messages: MessagesService;
+  access: RoomAccess;
+}
+
 /** The hub's message events; each replies to the sender and the service broadcasts to the room. */
-export function messagesEvents(messages: MessagesService, rooms: RoomsService): HubModule {
+export function messagesEvents({ messages, access }: MessagesEventsDeps): HubModule {
   return {
     handlers: {
       join_room: handler({
         schema: JoinRoomEvent,
         handle: async ({ ws, socket, principal }, { roomId, since }) => {
-          await rooms.requireMember(roomId, principal.userId);
+          await access.mayRead(roomId, principal.userId);
           if (socket.closed) return;
           // Subscribed before reading: a message stored meanwhile arrives live if the replay misses it.
           ws.subscribe(roomTopic(roomId));
@@ -37,10 +42,9 @@ export function messagesEvents(messages: MessagesService, rooms: RoomsService): 
       send_message: handler({
         schema: SendMessageSchema,
         handle: async ({ principal }, data) => {
-          const result = await messages.send(principal.userId, data);
+          const { json, created } = await messages.send(principal.userId, data);
           // The broadcast's JSON is reused, so the message is serialised once for both frames.
-          const json = result.json ?? JSON.stringify(presentMessage(result.doc));
-          return { event: 'message_sent', data: new EncodedJson(`{"message":${json},"duplicate":${!result.created}}`) };
+          return { event: 'message_sent', data: new EncodedJson(`{"message":${json},"duplicate":${!created}}`) };
         },
       }),
       mark_message_read: handler({

@@ -40,23 +40,6 @@ export async function snapshotsFromMessages(messages: MessagesRepo): Promise<{ s
   return { snapshots: [...builder.snapshots()], unindexed };
 }
 
-/** Builds the index from the messages and saves it complete (migration 0002); returns how many messages it holds. */
-export async function saveIndexFromMessages(messages: MessagesRepo, saved: TimelineRepo): Promise<number> {
-  await saved.open();
-  const { snapshots, unindexed } = await snapshotsFromMessages(messages);
-  await saved.clearRooms();
-  let count = unindexed;
-  let newest: string | null = null;
-  for (const snapshot of snapshots) {
-    await saved.saveRoom(snapshot, 0);
-    count += snapshot.ids.length;
-    const last = snapshot.ids.at(-1);
-    if (last !== undefined && (newest === null || last > newest)) newest = last;
-  }
-  await saved.close(count, newest);
-  return count - unindexed;
-}
-
 export interface MemoryTimelineOptions {
   messages: MessagesRepo;
   saved: TimelineRepo;

@@ -29,3 +29,8 @@ export function presentMessage(doc: MessageDocument) {
 }
 
 export type PresentedMessage = ReturnType<typeof presentMessage>;
+
+/** A message serialised once, for the room's `new_message` broadcast and the sender's acknowledgement alike. */
+export function messageJson(doc: MessageDocument): string {
+  return JSON.stringify(presentMessage(doc));
+}

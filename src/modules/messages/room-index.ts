@@ -289,9 +289,9 @@ export class RoomIndex {
 }
 
 /**
- * Builds room snapshots from every message's index fields, read in any order: what a rebuild
- * and migration 0002 do. Changes are known from `updatedAt` (a message never changed has
- * `updatedAt` equal to `createdAt`); the latest CHANGES_KEPT per room are kept.
+ * Builds room snapshots from every message's index fields, read in any order (a rebuild).
+ * Changes are known from `updatedAt` (a message never changed has `updatedAt` equal to
+ * `createdAt`); the latest CHANGES_KEPT per room are kept.
  */
 export class SnapshotBuilder {
   private readonly rooms = new Map<string, { entries: [string, string][]; deleted: string[]; files: [string, string][]; changes: ChangeEntry[] }>();

@@ -5,11 +5,16 @@ import { presentMessage } from './presenter.js';
 import { HistoryQuery, SendMessageSchema, type HistoryInput, type SendMessageInput } from './schemas.js';
 import type { MessagesService } from './service.js';
 
+export interface MessagesRoutesDeps {
+  messages: MessagesService;
+  requireAuth: ChatdMiddleware;
+}
+
 /** GET /api/messages (history) and POST /api/messages (send, the same service call as the hub's send_message). */
-export function messagesRoutes(messages: MessagesService, auth: ChatdMiddleware): Router<ChatdState> {
+export function messagesRoutes({ messages, requireAuth }: MessagesRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
 
-  router.get('/api/messages', auth, validate({ query: HistoryQuery }), async (ctx) => {
+  router.get('/api/messages', requireAuth, validate({ query: HistoryQuery }), async (ctx) => {
     const { query } = input<unknown, HistoryInput>(ctx);
     const result = await messages.history(ctx.state.principal!.userId, query);
     ctx.body = {
@@ -22,7 +27,7 @@ export function messagesRoutes(messages: MessagesService, auth: ChatdMiddleware)
     };
   });
 
-  router.post('/api/messages', auth, validate({ body: SendMessageSchema }), async (ctx) => {
+  router.post('/api/messages', requireAuth, validate({ body: SendMessageSchema }), async (ctx) => {
     const { body } = input<SendMessageInput>(ctx);
     const { doc, created } = await messages.send(ctx.state.principal!.userId, body);
     // 201 for a new message; a retry with the same clientMsgId gets the stored one with 200.

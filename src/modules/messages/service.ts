@@ -4,9 +4,10 @@ import type { Logger } from '../../logger.js';
 import { EncodedJson } from '../../realtime/codec.js';
 import { roomTopic, type RealtimePublisher } from '../../realtime/publisher.js';
 import type { FilesService } from '../files/service.js';
-import type { RoomsService } from '../rooms/service.js';
+import type { RoomAccess } from '../rooms/access.js';
+import type { RoomActivity } from '../rooms/activity.js';
 import { MonotonicIds } from './ids.js';
-import { presentMessage, presentReactions } from './presenter.js';
+import { messageJson, presentMessage, presentReactions } from './presenter.js';
 import type { MessageChange, MessagesRepo } from './repo.js';
 import type { HistoryInput, SendMessageInput } from './schemas.js';
 import type { FileAttachment, MessageDocument, MessageType, Reaction } from './types.js';
@@ -17,7 +18,10 @@ export interface MessagesServiceDeps {
   repo: MessagesRepo;
   /** Answers history, resume, unread counts and file sharing (timeline.ts). */
   timeline: Timeline;
-  rooms: RoomsService;
+  /** Who may read and post where. */
+  access: RoomAccess;
+  /** Told of every stored message and read receipt, for room lists. */
+  activity: RoomActivity;
   files: FilesService;
   realtime: RealtimePublisher;
   logger: Logger;
@@ -31,6 +35,11 @@ export interface MessagesServiceDeps {
 }
 
 /** What join_room and `GET /api/messages?after=` answer: what came after a message, and what changed up to it. */
+/** A sent message: stored, or found stored under its clientMsgId (`created: false`), with its JSON for the acknowledgement. */
+export interface SentMessage extends WriteResult {
+  json: string;
+}
+
 export interface Changes {
   /** Messages after the cursor, oldest first. */
   messages: MessageDocument[];
@@ -61,7 +70,8 @@ function typeOfAttachment(mimeType: string): MessageType {
 export class MessagesService {
   private readonly repo: MessagesRepo;
   private readonly timeline: Timeline;
-  private readonly rooms: RoomsService;
+  private readonly access: RoomAccess;
+  private readonly activity: RoomActivity;
   private readonly files: FilesService;
   private readonly realtime: RealtimePublisher;
   private readonly log: Logger;
@@ -73,7 +83,8 @@ export class MessagesService {
   constructor(deps: MessagesServiceDeps) {
     this.repo = deps.repo;
     this.timeline = deps.timeline;
-    this.rooms = deps.rooms;
+    this.access = deps.access;
+    this.activity = deps.activity;
     this.files = deps.files;
     this.realtime = deps.realtime;
     this.log = deps.logger.child({ component: 'messages' });
@@ -112,10 +123,8 @@ export class MessagesService {
    * Sends a message: members only, stored durably before this resolves. A retry with the same
    * clientMsgId resolves to the stored message (`created: false`) and stores nothing.
    */
-  async send(userId: string, input: SendMessageInput): Promise<WriteResult> {
-    const entry = this.rooms.peek(input.roomId) ?? (await this.rooms.load(input.roomId));
-    if (!entry.members.has(userId)) throw new Forbidden('You are not a member of this room');
-    if (entry.pair) await this.rooms.assertMayPost(entry);
+  async send(userId: string, input: SendMessageInput): Promise<SentMessage> {
+    const entry = await this.access.mayPost(input.roomId, userId);
     if (!this.ready) await this.start();
     let attachment: FileAttachment | undefined;
     let messageType: MessageType = input.messageType ?? 'text';
@@ -146,7 +155,8 @@ export class MessagesService {
     await this.timeline.beforeWrite();
     const result = await this.writer.write(doc, userId);
     if (!result.created && !result.doc.roomId.equals(entry.id)) throw new Conflict('This clientMsgId was already used for a message in another room');
-    return result;
+    // A retry answered from the database has no broadcast JSON to reuse.
+    return { ...result, json: result.json ?? messageJson(result.doc) };
   }
 
   /** Refuses new sends and stores (and acknowledges) every accepted one; gives up on a failing database after `timeoutMs`. */
@@ -163,7 +173,7 @@ export class MessagesService {
 
   /** A page of history, newest first (`page` or `before`), or what came after a message (`after`). */
   async history(userId: string, query: HistoryInput): Promise<{ messages: MessageDocument[]; page: number; hasMore: boolean; updated?: MessageDocument[]; updatesTruncated?: boolean; cursorUnknown?: boolean }> {
-    const { entry } = await this.rooms.requireMember(query.roomId, userId);
+    const { entry } = await this.access.mayRead(query.roomId, userId);
     if (!this.ready) await this.start();
     const cursor = query.after ?? query.before;
     if (cursor && !(await this.isMessageOf(entry.id, new ObjectId(cursor)))) {
@@ -184,7 +194,7 @@ export class MessagesService {
 
   /** For join_room: the latest messages oldest first, or everything since a message the client has. */
   async replay(userId: string, roomId: string, since: string | undefined, limit: number): Promise<Changes> {
-    const { entry } = await this.rooms.requireMember(roomId, userId);
+    const { entry } = await this.access.mayRead(roomId, userId);
     if (!this.ready) await this.start();
     const cursorUnknown = since !== undefined && !(await this.isMessageOf(entry.id, new ObjectId(since)));
     if (since && !cursorUnknown) return this.changesSince(entry.id, new ObjectId(since), limit);
@@ -207,7 +217,7 @@ export class MessagesService {
       return { kind: 'receipt', receipt: { userId: me, readAt } };
     });
     if (added) this.timeline.changed(message);
-    await this.rooms.advanceReadMarker(message.roomId, me, message._id, readAt);
+    await this.activity.readUpTo(message.roomId, me, message._id, readAt);
     const receipt = { messageId, roomId: message.roomId.toHexString(), userId, readAt };
     if (added) this.realtime.publish(roomTopic(receipt.roomId), 'message_read', receipt);
     return receipt;
@@ -255,7 +265,7 @@ export class MessagesService {
   async delete(userId: string, messageId: string): Promise<MessageDocument> {
     const { doc: deleted, changed } = await this.modify(messageId, userId, async (message) => {
       if (message.senderId.toHexString() !== userId) {
-        const role = (this.rooms.peek(message.roomId.toHexString()) ?? (await this.rooms.load(message.roomId.toHexString()))).members.get(userId);
+        const role = await this.access.roleIn(message.roomId.toHexString(), userId);
         if (role !== 'owner' && role !== 'admin') throw new Forbidden('Only the author, the owner or an admin deletes a message');
       }
       if (message.isDeleted) return null;
@@ -310,10 +320,10 @@ export class MessagesService {
   /** Broadcasts a freshly stored message once, serialised once; the JSON is reused for the sender's acknowledgement. */
   private stored(doc: MessageDocument): string {
     this.timeline.appended(doc);
-    const json = JSON.stringify(presentMessage(doc));
+    const json = messageJson(doc);
     const roomId = doc.roomId.toHexString();
     this.realtime.publish(roomTopic(roomId), 'new_message', new EncodedJson(`{"message":${json}}`));
-    this.rooms.noteActivity(roomId);
+    this.activity.messageStored(roomId);
     return json;
   }
 
@@ -339,9 +349,7 @@ export class MessagesService {
   private async modify(messageId: string, userId: string, decide: (message: MessageDocument) => Promise<MessageChange | null> | MessageChange | null): Promise<{ doc: MessageDocument; changed: boolean }> {
     await this.timeline.beforeWrite();
     const result = await this.repo.modify(new ObjectId(messageId), async (message) => {
-      const roomId = message.roomId.toHexString();
-      const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
-      if (!entry.members.has(userId)) throw new Forbidden('No such message in your rooms');
+      if (!(await this.access.isMember(message.roomId.toHexString(), userId))) throw new Forbidden('No such message in your rooms');
       return decide(message);
     });
     if (!result) throw new Forbidden('No such message in your rooms');

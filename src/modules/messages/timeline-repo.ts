@@ -10,7 +10,7 @@ import type { ChangeEntry, RoomSnapshot } from './room-index.js';
 // Ids are packed 12 bytes each into binary fields: FerretDB decodes an array of ObjectIds element
 // by element, a binary field in one piece.
 
-/** Bump when the saved layout changes: an index saved in another format is rebuilt. */
+/** Bump when the saved layout changes: an index saved in another format is rebuilt (migration 0002 writes format 1). */
 export const INDEX_FORMAT = 1;
 const CHUNK = 8192;
 const ID_BYTES = 12;

@@ -7,8 +7,12 @@ const SetStatusEvent = z.strictObject({
   customStatus: z.string().trim().max(100, 'customStatus must be at most 100 characters').optional(),
 });
 
+export interface PresenceEventsDeps {
+  presence: PresenceService;
+}
+
 /** set_status, and presence following the connections of each user. */
-export function presenceEvents(presence: PresenceService): HubModule {
+export function presenceEvents({ presence }: PresenceEventsDeps): HubModule {
   return {
     handlers: {
       set_status: handler({

@@ -7,9 +7,8 @@ interface LiveStatus {
 
 /**
  * The presence of the users connected to this process's hub, kept in memory only. Coming online
- * is not written to the database (10 000 clients reconnecting after a restart were 10 000 user
- * rewrites, a minute of the embedded database's time ahead of every message); a chosen status and
- * going offline (with lastSeen) are. What the REST API shows of a user's status comes from here:
+ * is not written to the database (a restart's reconnections would otherwise be one user rewrite
+ * each, queued ahead of every message); a chosen status and going offline (with lastSeen) are. What the REST API shows of a user's status comes from here:
  * one `chatd serve` owns the database, so a user it has no connection of is offline.
  */
 export class LiveStatuses {

@@ -2,7 +2,7 @@ import { ObjectId } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import { EncodedJson } from '../../realtime/codec.js';
 import type { RealtimePublisher } from '../../realtime/publisher.js';
-import type { RoomsService } from '../rooms/service.js';
+import type { RoomAccess } from '../rooms/access.js';
 import type { UsersRepo } from '../users/repo.js';
 import type { PresenceStatus } from '../users/types.js';
 import type { LiveStatuses } from './live-statuses.js';
@@ -32,7 +32,7 @@ export class PresenceService {
 
   constructor(
     private readonly users: UsersRepo,
-    private readonly rooms: RoomsService,
+    private readonly access: RoomAccess,
     private readonly realtime: RealtimePublisher,
     private readonly live: LiveStatuses,
     logger: Logger,
@@ -126,8 +126,8 @@ export class PresenceService {
     try {
       const told = new Set<string>([userId]);
       const online: string[] = [];
-      for (const roomId of await this.rooms.roomsOf(userId)) {
-        const entry = this.rooms.peek(roomId) ?? (await this.rooms.load(roomId));
+      for (const roomId of await this.access.roomsOf(userId)) {
+        const entry = await this.access.room(roomId);
         for (const member of entry.members.keys()) {
           if (told.has(member)) continue;
           told.add(member);
@@ -139,6 +139,6 @@ export class PresenceService {
       this.log.warn({ err: error, userId }, 'could not announce a presence change');
     }
     // The room list is kept only while the user is online.
-    if (change.status === 'offline' && !this.connections.has(userId)) this.rooms.forgetUser(userId);
+    if (change.status === 'offline' && !this.connections.has(userId)) this.access.forgetUser(userId);
   }
 }

@@ -1,10 +1,11 @@
 import { Forbidden } from '../../errors.js';
 import { encodeFrame } from '../../realtime/codec.js';
 import { roomTopic } from '../../realtime/publisher.js';
-import { handler, type HubModule, type HubSocket, type SocketData } from '../../realtime/types.js';
+import type { SocketData } from '../../realtime/socket-data.js';
+import { handler, type HubModule, type HubSocket } from '../../realtime/types.js';
 import type { RoomEntry } from './membership-cache.js';
 import { LeaveRoomEvent, TypingEvent } from './schemas.js';
-import type { RoomsService } from './service.js';
+import type { RoomAccess } from './access.js';
 
 /** A `true` is relayed at most this often per connection and room; one `false` may follow each. */
 const TYPING_INTERVAL_MS = 2000;
@@ -31,14 +32,18 @@ function relayTyping(ws: HubSocket, socket: SocketData, entry: RoomEntry, roomId
   ws.publish(roomTopic(roomId), encodeFrame('user_typing', { roomId, userId, isTyping }), false);
 }
 
+export interface RoomsEventsDeps {
+  access: RoomAccess;
+}
+
 /** leave_room and user_typing; join_room lives with the messages it replays. */
-export function roomsEvents(rooms: RoomsService): HubModule {
+export function roomsEvents({ access }: RoomsEventsDeps): HubModule {
   return {
     handlers: {
       leave_room: handler({
         schema: LeaveRoomEvent,
         handle: async ({ ws, socket, principal }, { roomId }) => {
-          await rooms.requireMember(roomId, principal.userId);
+          await access.mayRead(roomId, principal.userId);
           if (socket.closed) return;
           ws.unsubscribe(roomTopic(roomId));
           socket.typing?.delete(roomId);
@@ -50,9 +55,9 @@ export function roomsEvents(rooms: RoomsService): HubModule {
         // Throttled per room instead: a flood of typing events costs the sender nothing else.
         rateLimited: false,
         handle: ({ ws, socket }, { roomId, isTyping }) => {
-          const entry = rooms.peek(roomId);
-          if (entry) return relayTyping(ws, socket, entry, roomId, isTyping);
-          return rooms.load(roomId).then((loaded) => {
+          const entry = access.room(roomId);
+          if (!(entry instanceof Promise)) return relayTyping(ws, socket, entry, roomId, isTyping);
+          return entry.then((loaded) => {
             if (!socket.closed) relayTyping(ws, socket, loaded, roomId, isTyping);
           });
         },

@@ -21,14 +21,13 @@ export interface RoomEntry {
 /**
  * Who is in which room, kept in process so that sending a message, typing or reacting asks no
  * database question once a room is loaded. Every membership write in chatd goes through
- * RoomsService, which updates this cache after the write succeeds; one `chatd serve` owns a
- * database, so nothing else changes memberships behind its back.
+ * RoomsService, which updates this cache after the write succeeds; RoomAccess answers from it.
+ * One `chatd serve` owns a database, so nothing else changes memberships behind its back.
  *
  * At start-up every room and membership is read once (`preload`) when they fit in half of
  * `maxEntries`: a server restarting with thousands of users then answers their reconnections
- * from memory, where loading on demand cost the embedded database a read of the whole
- * `memberships` collection per batch (about a second each with 10 000 members, so reconnecting
- * 10 000 clients took minutes). Whatever is not cached — everything, when the preload did not
+ * from memory, where loading on demand costs the embedded database a read of the whole
+ * `memberships` collection per batch. Whatever is not cached — everything, when the preload did not
  * fit — is loaded whole the first time it is needed (rooms asked for together share one query)
  * and evicted in load order when the total number of cached memberships passes `maxEntries`.
  * The rooms of each user are kept too, for presence broadcasts; without a preload they are

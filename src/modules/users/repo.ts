@@ -201,8 +201,8 @@ export class UsersRepo {
     const set: Partial<UserDocument> = { status, updatedAt: now };
     if (customStatus !== undefined) set.customStatus = customStatus;
     if (status === 'offline') set.lastSeen = now;
-    // One update per user, in the user's write queue: an `updateMany` with `$in` read every user
-    // on FerretDB (seconds per batch with 10 000 users online) and raced with block-list writes.
+    // One update per user, in the user's write queue: FerretDB answers an `updateMany` with `$in`
+    // by reading every user, and it would race with block-list writes to the same documents.
     await updateEachById(this.users, this.writes, ids, { $set: set });
   }
 

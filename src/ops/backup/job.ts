@@ -1,4 +1,4 @@
-import type { BackgroundJob } from '../../services.js';
+import type { BackgroundJob } from '../../core/background-job.js';
 import { cronJob, type JobDeps } from '../cron-job.js';
 import { backupAndRecord } from './backup.js';
 import { CollectionsRepo } from './collections-repo.js';

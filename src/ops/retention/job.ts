@@ -1,6 +1,6 @@
 import type { Config } from '../../config/load.js';
 import type { Logger } from '../../logger.js';
-import type { BackgroundJob } from '../../services.js';
+import type { BackgroundJob } from '../../core/background-job.js';
 import { cronJob } from '../cron-job.js';
 import { sweepRetention, type RetentionOptions } from './sweep.js';
 

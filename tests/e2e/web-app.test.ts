@@ -1,0 +1,86 @@
+import { readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WEB_APP_DIR } from '../../src/http/web-app.js';
+import { apiClient, type ApiClient } from '../support/api.js';
+import { startChatd, type ChatdServer } from '../support/chatd.js';
+import { startGoogle } from '../support/oauth-providers.js';
+
+// `npm test` builds the app first (npm run setup); these read what chatd serves from web/dist.
+let server: ChatdServer;
+let api: ApiClient;
+let google: Awaited<ReturnType<typeof startGoogle>>;
+let site: string;
+
+beforeAll(async () => {
+  google = await startGoogle();
+  server = await startChatd({ env: google.env });
+  api = apiClient(server.baseUrl);
+  site = `http://localhost:${server.httpPort}`;
+});
+afterAll(async () => {
+  await server?.stop();
+  await google?.stop();
+});
+
+const get = (path: string, headers: Record<string, string> = {}) => fetch(`${site}${path}`, { headers, redirect: 'manual' });
+
+describe('the web app at /', () => {
+  it('serves index.html with a strict CSP that names the hub, and no inline script', async () => {
+    const response = await get('/');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(response.headers.get('cache-control')).toBe('no-cache');
+    const csp = response.headers.get('content-security-policy')!;
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain(`connect-src 'self' ws://localhost:${server.wsPort}`);
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    const html = await response.text();
+    expect(html).toMatch(/<script type="module" crossorigin src="\/assets\/[^"]+\.js"><\/script>/);
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+  });
+
+  it('answers client routes with index.html, and unknown files and API paths with the JSON 404', async () => {
+    for (const path of ['/reset-password?token=abc', '/oauth/done', '/rooms/0123456789abcdef01234567', '/signup']) {
+      const response = await get(path);
+      expect(response.status, path).toBe(200);
+      expect(await response.text()).toContain('<div id="app"></div>');
+    }
+    for (const path of ['/missing.js', '/assets/nothing-here.css', '/api/nothing', '/healthz/extra']) {
+      const response = await get(path);
+      expect(response.status, path).toBe(404);
+      expect(await response.json()).toMatchObject({ success: false, error: { code: 'NOT_FOUND' } });
+    }
+    expect((await fetch(`${site}/`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('caches hashed assets for a year, compresses them, and answers a revalidation with 304', async () => {
+    const script = readdirSync(`${WEB_APP_DIR}/assets`).find((name) => name.endsWith('.js'))!;
+    const response = await get(`/assets/${script}`, { 'accept-encoding': 'gzip' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(response.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(response.headers.get('content-encoding')).toBe('gzip');
+    const etag = response.headers.get('etag')!;
+    expect((await get(`/assets/${script}`, { 'if-none-match': etag })).status).toBe(304);
+  });
+
+  it('tells the app where the hub is and which sign-in providers exist', async () => {
+    const config = await fetch(`${site}/api/client-config`).then((r) => r.json());
+    expect(config).toEqual({ success: true, hubUrl: `ws://localhost:${server.wsPort}/ws`, maxUploadBytes: 25 * 1024 * 1024 });
+    expect((await api.get('/api/auth/oauth')).body).toEqual({ success: true, providers: ['google'] });
+  });
+
+  it('sends a browser back to the app after OAuth, with the reason when it failed', async () => {
+    // A callback without the state cookie is refused: a browser lands on the page that says so...
+    const html = await get('/api/auth/oauth/google/callback?code=x&state=y', { accept: 'text/html,application/xhtml+xml' });
+    expect(html.status).toBe(302);
+    const landing = new URL(html.headers.get('location')!, site);
+    expect(landing.pathname).toBe('/oauth/done');
+    expect(landing.searchParams.get('error')).toMatch(/.+/);
+    // ...while an API client still gets the JSON error.
+    const json = await get('/api/auth/oauth/google/callback?code=x&state=y', { accept: 'application/json' });
+    expect(json.status).toBeGreaterThanOrEqual(400);
+    expect(await json.json()).toMatchObject({ success: false });
+  });
+});
