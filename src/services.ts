@@ -171,7 +171,7 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
       usersRoutes({ usersService: accounts.usersService, requireAuth: auth, requireAdmin }),
       roomsRoutes({ rooms, requireAuth: auth }),
       messagesRoutes({ messages, requireAuth: auth }),
-      filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES }),
+      filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES, space: storageHealth }),
       callsRoutes({ calls, requireAuth: auth }),
     ],
     hubModules: [messagesEvents({ messages, access }), roomsEvents({ access }), presenceEvents({ presence }), callsEvents({ calls })],

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
@@ -9,6 +9,7 @@ import { runChatd, startChatd as spawnChatd, type ChatdServer, type StartOptions
 import { createUser } from '../support/factories.js';
 import { HubClient, type Frame } from '../support/hub-client.js';
 import { join as joinRoom, send } from '../support/messaging.js';
+import { launchersOf, until } from '../support/processes.js';
 import { cliEnv, connectEmbedded, messageDoc } from '../support/ops.js';
 
 /** Every server this file started, so that none outlives a failed test. */
@@ -25,30 +26,7 @@ afterAll(async () => {
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
 const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000' };
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-
 const databasePid = (dataDir: string) => (JSON.parse(readFileSync(join(dataDir, 'db', 'embedded.json'), 'utf8')) as { pid: number }).pid;
-
-function launchersOf(dataDir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args[0]?.endsWith('chatd-ferretdb') && args.includes(join(dataDir, 'db'))) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
 
 /** A user with a room of their own on a running embedded chatd. */
 async function userWithRoom(server: ChatdServer): Promise<{ token: string; roomId: string; api: ApiClient }> {
