@@ -1,3 +1,5 @@
+import { formatDuration } from './format.js';
+
 // Typed application errors. Every transport maps these once: REST to the error envelope with the
 // status, the hub to an `error` frame, the CLI to a one-line message.
 
@@ -10,6 +12,7 @@ export const errorStatus = {
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  // After PAYLOAD_TOO_LARGE: a bare 413 from a library is a body too large, not a quota.
   QUOTA_EXCEEDED: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
@@ -103,6 +106,16 @@ export class RateLimited extends AppError {
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
     this.setting = setting;
   }
+}
+
+/**
+ * The 429 of a limit: what was counted, the limit, the setting that sets it and when to retry,
+ * in one sentence (and as retryAfter/setting fields on the wire).
+ */
+export function rateLimitedBy(limit: { points: number; durationSeconds: number }, description: { variable: string; counts: string }, retryAfterSeconds: number): RateLimited {
+  const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  const message = `${description.counts}: at most ${limit.points} per ${formatDuration(limit.durationSeconds)} (set by ${description.variable}). Try again in ${formatDuration(seconds)}.`;
+  return new RateLimited(seconds, message, description.variable);
 }
 
 export class Unavailable extends AppError {

@@ -193,7 +193,7 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
         },
         stop: () => recovering,
       },
-      tokenSweepJob(accounts.tokens, config.TOKEN_SWEEP_CRON, logger),
+      tokenSweepJob(accounts.tokens, accounts.knownAddresses, config.TOKEN_SWEEP_CRON, logger),
       sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
       ...(backups ? [backups] : []),
       retentionJob({ config, logger, rooms, messages }),

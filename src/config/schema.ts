@@ -135,7 +135,7 @@ export const configSchema = z
       .describe('bcrypt work factor for passwords (10-15). 12 takes about half a second per login on a small server.'),
     RATE_LIMIT_LOGIN: rateLimit.prefault('5/15m').describe('Failed logins allowed per client address before 429 (attempts/window).'),
     RATE_LIMIT_LOGIN_ACCOUNT: rateLimit.prefault('20/15m')
-      .describe('Failed logins allowed per account from addresses it has not signed in from in the last 3 weeks (attempts/window). Addresses the owner signed in from are exempt, so guessing from elsewhere cannot lock the owner out.'),
+      .describe('Failed logins allowed per account from addresses it has not signed in from in the last 30 days (attempts/window). Addresses the owner signed in from are exempt, so guessing from elsewhere cannot lock the owner out.'),
     RATE_LIMIT_REGISTER: rateLimit.prefault('30/1h')
       .describe('Sign-ups (registrations and first OAuth logins) allowed per client address (attempts/window). Raise it when many people join from behind one address (a school, an office).'),
     RATE_LIMIT_PASSWORD: rateLimit.prefault('5/15m')

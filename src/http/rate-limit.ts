@@ -1,7 +1,6 @@
 import type { Db } from 'mongodb';
 import { RateLimiterMemory, RateLimiterMongo, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { RateLimited } from '../errors.js';
-import { formatDuration } from '../format.js';
+import { rateLimitedBy } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 export interface RateLimitSetting {
@@ -15,12 +14,6 @@ export interface LimitDescription {
   variable: string;
   /** What is counted, as the start of a sentence: "Failed logins from this address". */
   counts: string;
-}
-
-/** Keys remembered for a while in the limits' store (the addresses an account signed in from). */
-export interface Memo {
-  remember(key: string): Promise<void>;
-  has(key: string): Promise<boolean>;
 }
 
 /** One named limit: attempts per key (a client address, an account) within a window. */
@@ -53,13 +46,6 @@ export async function detectLimitStore(db: Db): Promise<LimitStore> {
   }
 }
 
-/** The 429 of a limit: what was counted, the limit, its setting and when to retry, in one sentence. */
-export function rateLimitedBy(setting: RateLimitSetting, description: LimitDescription, retryAfterSeconds: number): RateLimited {
-  const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
-  const message = `${description.counts}: at most ${setting.points} per ${formatDuration(setting.durationSeconds)} (set by ${description.variable}). Try again in ${formatDuration(seconds)}.`;
-  return new RateLimited(seconds, message, description.variable);
-}
-
 /** Builds named limits on the detected store; the store is chosen on first use. */
 export class RateLimits {
   private store: Promise<LimitStore> | undefined;
@@ -86,18 +72,6 @@ export class RateLimits {
       reset: async (key) => {
         await (await get()).delete(key);
       },
-    };
-  }
-
-  /** Keys remembered for `durationSeconds` after the last remember(), under `name`. */
-  memo(name: string, durationSeconds: number): Memo {
-    let limiter: Promise<RateLimiterAbstract> | undefined;
-    const get = () => (limiter ??= this.build(name, { points: 1, durationSeconds }));
-    return {
-      remember: async (key) => {
-        await (await get()).set(key, 1, durationSeconds);
-      },
-      has: async (key) => ((await (await get()).get(key))?.consumedPoints ?? 0) > 0,
     };
   }
 

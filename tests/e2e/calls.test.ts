@@ -309,7 +309,8 @@ describe('who may call and signal', () => {
     );
     const limited = replies.filter((reply) => reply?.event === 'error');
     expect(limited.length).toBeGreaterThan(0);
-    expect(limited[0]!.data).toMatchObject({ code: 'RATE_LIMITED', message: `Too many call events: at most ${SIGNALING_LIMIT} per 10 seconds on one connection` });
+    expect(limited[0]!.data).toMatchObject({ code: 'RATE_LIMITED', setting: 'CALL_SIGNALING_LIMIT', retryAfter: expect.any(Number) });
+    expect(limited[0]!.data.message).toMatch(new RegExp(`^Call events on one connection: at most ${SIGNALING_LIMIT} per 10 seconds \\(set by CALL_SIGNALING_LIMIT\\)\\. Try again in \\d+ seconds?\\.$`));
     await b.settle();
     // Everything that was not refused arrived, in order, and nothing past the limit got through.
     const relayed = b.received('ice_candidate');

@@ -171,17 +171,22 @@ describe('chatd init renders the deployment templates', () => {
     expect(badCron.code).toBe(1);
     expect(badCron.stderr.split('\n')[0]).toBe('chatd: --backup-cron must be a cron expression such as "0 3 * * *" (five fields, or six with seconds first) (got "every day")');
     expect(badCron.stderr).toMatch(/"" for no scheduled backups/);
-    const samePorts = await runChatd(['init', '--yes', '--port', '4100', '--ws-port', '4100'], { cwd: tempDir() });
-    expect(samePorts.code).toBe(1);
-    expect(samePorts.stderr.split('\n')[0]).toBe('chatd: WS_PORT must differ from PORT (both are 4100); nothing was changed');
-    const badOrigin = await runChatd(['init', '--yes', '--cors-origin', 'https://ok.example,ftp://no.example'], { cwd: tempDir() });
-    expect(badOrigin.code).toBe(1);
-    expect(badOrigin.stderr.split('\n')[0]).toBe('chatd: --cors-origin each entry must be * or an http:// or https:// origin (got "https://ok.example,ftp://no.example")');
     const badUser = await runChatd(['init', '--yes', '--service-user', 'Root User'], { cwd: tempDir() });
     expect(badUser.code).toBe(1);
     expect(badUser.stderr).toMatch(/--service-user must be a system user name/);
     const contradiction = await runChatd(['init', '--yes', '--compose-mongodb', '--embedded'], { cwd: tempDir() });
     expect(contradiction.code).toBe(1);
     expect(contradiction.stderr).toMatch(/--embedded and --compose-mongodb contradict each other/);
+  });
+
+  it('checks its settings by the rules chatd serve applies, across settings too, writing nothing on a bad one', async () => {
+    const samePortsDir = tempDir();
+    const samePorts = await runChatd(['init', '--yes', '--port', '4100', '--ws-port', '4100'], { cwd: samePortsDir });
+    expect(samePorts.code).toBe(1);
+    expect(samePorts.stderr.split('\n')[0]).toBe('chatd: WS_PORT must differ from PORT (both are 4100); nothing was changed');
+    expect(existsSync(join(samePortsDir, '.env'))).toBe(false);
+    const badOrigin = await runChatd(['init', '--yes', '--cors-origin', 'https://ok.example,ftp://no.example'], { cwd: tempDir() });
+    expect(badOrigin.code).toBe(1);
+    expect(badOrigin.stderr.split('\n')[0]).toBe('chatd: --cors-origin each entry must be * or an http:// or https:// origin (got "https://ok.example,ftp://no.example")');
   });
 });

@@ -47,7 +47,8 @@ function expectRateLimited(response: ApiResponse, windowSeconds: number, setting
   expect(response.body.error.message).toMatch(/Try again in \d+ (seconds?|minutes?|hours?)\./);
 }
 
-describe('login limits (5 failures per 15 minutes per address, 5 per account from new addresses here)', () => {
+// bcrypt on every attempt, and a restart: on a busy two-core machine these take well over the default 30 s.
+describe('login limits (5 failures per 15 minutes per address, 5 per account from new addresses here)', { timeout: 120_000 }, () => {
   it('answers the 6th failed login from one address within a minute with 429 and Retry-After, changing nothing', async () => {
     const account = await register(api, uniqueAccount(), from());
     const address = from();
@@ -81,6 +82,26 @@ describe('login limits (5 failures per 15 minutes per address, 5 per account fro
     // The attacker is still held back.
     expectRateLimited(await api.post('/api/auth/login', { email: account.email, password: account.password }, { headers: from() }), 900, 'RATE_LIMIT_LOGIN_ACCOUNT');
   });
+
+  it('remembers the owner\'s addresses across a restart (limits on the embedded database start afresh, where they signed in does not)', async () => {
+    const env = { BCRYPT_COST: '10', TRUST_PROXY: 'true', RATE_LIMIT_LOGIN_ACCOUNT: '5/15m' };
+    const before = await startChatd({ env, startTimeoutMs: 120_000 });
+    let after: ChatdServer | undefined;
+    try {
+      const beforeApi = apiClient(before.baseUrl);
+      const account = await register(beforeApi, uniqueAccount(), from());
+      const home = from();
+      await login(beforeApi, account.email, account.password, home);
+      await before.stop();
+      after = await startChatd({ env, mongoUri: before.mongoUri, startTimeoutMs: 120_000 });
+      const afterApi = apiClient(after.baseUrl);
+      for (let i = 0; i < 5; i++) expectError(await afterApi.post('/api/auth/login', { email: account.email, password: 'Wr0ng!pass' }, { headers: from() }), 401, 'UNAUTHORIZED');
+      expectRateLimited(await afterApi.post('/api/auth/login', { email: account.email, password: 'Wr0ng!pass' }, { headers: from() }), 900, 'RATE_LIMIT_LOGIN_ACCOUNT');
+      await login(afterApi, account.email, account.password, home);
+    } finally {
+      await Promise.all([before.stop(), after?.stop()]);
+    }
+  }, 300_000);
 
   it('does not count successful logins, and a success does not wipe the guesses counted against the account', async () => {
     const account = await register(api, uniqueAccount(), from());
@@ -118,7 +139,7 @@ describe('login limits (5 failures per 15 minutes per address, 5 per account fro
   });
 });
 
-describe('other limits, each configured on its own', () => {
+describe('other limits, each configured on its own', { timeout: 120_000 }, () => {
   it('limits registrations per address (RATE_LIMIT_REGISTER=3/15m), creating nothing past it', async () => {
     const address = from();
     for (let i = 0; i < 3; i++) await register(api, uniqueAccount(), address);

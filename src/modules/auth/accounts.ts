@@ -8,11 +8,12 @@ import { UsersService, type UsersServiceDeps } from '../users/service.js';
 import { JwtAuthenticator } from './authenticator.js';
 import { CsrfTokens } from './csrf.js';
 import { IdentitiesRepo } from './identities-repo.js';
+import { KnownAddressesRepo } from './known-addresses-repo.js';
 import { createMailer } from './mailer.js';
 import { OAuthFlow } from './oauth.js';
 import { PasswordHasher } from './passwords.js';
 import { RevocationCache } from './revocation-cache.js';
-import { AuthService, authLimitSettings, KNOWN_ADDRESS_SECONDS, type AuthLimits } from './service.js';
+import { AuthService, authLimitSettings, type AuthLimits } from './service.js';
 import { SessionService } from './sessions.js';
 import { TokensRepo } from './tokens-repo.js';
 import { TokenSigner } from './tokens.js';
@@ -37,6 +38,7 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
   const users = new UsersRepo(db);
   const tokens = new TokensRepo(db);
   const identities = new IdentitiesRepo(db);
+  const knownAddresses = new KnownAddressesRepo(db);
   const revocations = new RevocationCache({ sessionState: (id) => users.sessionState(id), existing: (ids) => tokens.existing(ids) }, config.AUTH_CACHE_SECONDS * 1000);
   const csrf = new CsrfTokens(config.JWT_SECRET);
   const hasher = new PasswordHasher(config.BCRYPT_COST);
@@ -56,7 +58,7 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
     hasher,
     mailer: createMailer({ smtpUrl: config.SMTP_URL, from: config.SMTP_FROM }, logger),
     limits,
-    knownAddresses: rateLimits.memo('loginKnownAddress', KNOWN_ADDRESS_SECONDS),
+    knownAddresses,
     logger,
     resetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL.replace(/\/$/, '')}/reset-password`,
   });
@@ -66,6 +68,7 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
     rateLimits,
     users,
     tokens,
+    knownAddresses,
     revocations,
     csrf,
     sessions,

@@ -3,20 +3,27 @@ import type { Logger } from '../../logger.js';
 import type { RealtimePublisher } from '../../realtime/publisher.js';
 import type { BackgroundJob } from '../../core/background-job.js';
 import type { UsersRepo } from '../users/repo.js';
+import { KNOWN_ADDRESS_MS, type KnownAddressesRepo } from './known-addresses-repo.js';
 import type { RevocationCache } from './revocation-cache.js';
 import { REVOKED_CLOSE_CODE } from './sessions.js';
 import type { TokensRepo } from './tokens-repo.js';
 import { issuedBefore } from './tokens.js';
 
-/** Deletes expired token entries on a cron schedule (the embedded database has no TTL indexes). */
-export function tokenSweepJob(tokens: TokensRepo, schedule: string, logger: Logger): BackgroundJob {
+/**
+ * Deletes expired token entries, and sign-in addresses unused for KNOWN_ADDRESS_MS, on a cron
+ * schedule (the embedded database has no TTL indexes).
+ */
+export function tokenSweepJob(tokens: TokensRepo, knownAddresses: KnownAddressesRepo, schedule: string, logger: Logger): BackgroundJob {
   const log = logger.child({ component: 'token-sweep' });
   const task = createTask(
     schedule,
     async () => {
       try {
-        const deleted = await tokens.deleteExpired(new Date());
+        const now = Date.now();
+        const deleted = await tokens.deleteExpired(new Date(now));
         if (deleted > 0) log.info({ deleted }, 'expired tokens deleted');
+        const forgotten = await knownAddresses.deleteOlderThan(new Date(now - KNOWN_ADDRESS_MS));
+        if (forgotten > 0) log.info({ forgotten }, 'sign-in addresses unused for 30 days forgotten');
       } catch (error) {
         log.error({ err: error }, 'token sweep failed');
       }

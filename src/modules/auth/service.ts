@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ObjectId } from 'mongodb';
 import { Conflict, Forbidden, Invalid, RateLimited, Unauthorized } from '../../errors.js';
-import type { Limit, LimitDescription, Memo, RateLimitSetting } from '../../http/rate-limit.js';
+import type { Limit, LimitDescription, RateLimitSetting } from '../../http/rate-limit.js';
 import type { Logger } from '../../logger.js';
 import type { UsersRepo } from '../users/repo.js';
 import type { UsersService } from '../users/service.js';
 import type { UserDocument } from '../users/types.js';
 import { identityId, type IdentitiesRepo } from './identities-repo.js';
+import { KNOWN_ADDRESS_MS, type KnownAddressesRepo } from './known-addresses-repo.js';
 import type { Mailer } from './mailer.js';
 import type { OAuthProfile } from './oauth.js';
 import type { PasswordHasher } from './passwords.js';
@@ -27,12 +28,6 @@ export interface AuthLimits {
   passwordByAddress: Limit;
   passwordByAccount: Limit;
 }
-
-/**
- * How long an address an account signed in from stays exempt from the account's login limit:
- * three weeks, within what the in-memory store can time (Node's timers stop at about 24.8 days).
- */
-export const KNOWN_ADDRESS_SECONDS = 21 * 86_400;
 
 /** The settings of every limit AuthLimits holds, by name, and what each counts (every 429 says so). */
 export function authLimitSettings(config: {
@@ -66,8 +61,8 @@ export interface AuthServiceDeps {
   hasher: PasswordHasher;
   mailer: Mailer;
   limits: AuthLimits;
-  /** (account, address) pairs that signed in within KNOWN_ADDRESS_SECONDS. */
-  knownAddresses: Memo;
+  /** (account, address) pairs that signed in, exempt from the account's login limit for KNOWN_ADDRESS_MS. */
+  knownAddresses: KnownAddressesRepo;
   logger: Logger;
   /** The client page that finishes a reset; the token is appended as ?token=. */
   resetUrl: string;
@@ -108,22 +103,21 @@ export class AuthService {
    *
    * Two limits, so that guessing cannot be turned into a lock-out of the owner: failures per
    * address (the spec's 5 per 15 minutes), and failures per account from addresses that account
-   * has not signed in from within KNOWN_ADDRESS_SECONDS. Guesses spread over many addresses are
+   * has not signed in from within KNOWN_ADDRESS_MS (30 days). Guesses spread over many addresses are
    * held back by the second, while the owner, from an address they used before, is only ever
    * subject to the first: nobody elsewhere can use it up. Unknown e-mails are limited the same
    * way, so the answers do not tell which accounts exist.
    */
   async login(body: LoginBody, address: string): Promise<SignedIn> {
     const { loginByAddress, loginByAccount } = this.deps.limits;
-    const pair = `${body.email}|${address}`;
     await loginByAddress.consume(address);
-    const known = await this.deps.knownAddresses.has(pair);
+    const known = await this.deps.knownAddresses.knows(body.email, address, new Date(Date.now() - KNOWN_ADDRESS_MS));
     if (!known) await loginByAccount.consume(body.email);
     const user = await this.deps.users.findByEmail(body.email);
     const valid = await this.deps.hasher.verify(body.password, user?.passwordHash ?? null);
     if (!user || !valid) throw new Unauthorized(INVALID_LOGIN);
     if (user.disabled) throw new Forbidden('This account is disabled');
-    await Promise.all([loginByAddress.refund(address), known ? undefined : loginByAccount.refund(body.email), this.deps.knownAddresses.remember(pair)]);
+    await Promise.all([loginByAddress.refund(address), known ? undefined : loginByAccount.refund(body.email), this.deps.knownAddresses.remember(body.email, address)]);
     return { user, session: await this.deps.sessions.start(user._id, user.role) };
   }
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { ObjectId } from 'mongodb';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import { Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized } from '../../errors.js';
+import { Conflict, Forbidden, Invalid, NotFound, rateLimitedBy, Unauthorized } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { RealtimePublisher } from '../../realtime/publisher.js';
 import { parseObjectId, type UsersRepo } from '../users/repo.js';
@@ -395,7 +395,7 @@ export class CallsService {
       await this.limiter.consume(String(party.connId));
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      throw new RateLimited(rejection.msBeforeNext / 1000, `Too many call events: at most ${this.deps.settings.signalingLimit} per 10 seconds on one connection`);
+      throw rateLimitedBy({ points: this.deps.settings.signalingLimit, durationSeconds: 10 }, { variable: 'CALL_SIGNALING_LIMIT', counts: 'Call events on one connection' }, rejection.msBeforeNext / 1000);
     }
   }
 }

@@ -149,13 +149,16 @@ export class FilesService {
     for (let more = true; more; ) {
       signal?.throwIfAborted();
       const ids = await this.repo.unattachedBefore(cutoff, SWEEP_BATCH);
-      more = ids.length === SWEEP_BATCH;
+      let removedNow = 0;
       for (const id of ids) {
         const file = await this.repo.deleteUnattached(id, cutoff);
         if (!file) continue;
         await this.storage.remove(file.storedName);
-        removed += 1;
+        removedNow += 1;
       }
+      removed += removedNow;
+      // A full batch of which nothing went (all attached meanwhile) would come back the same: stop.
+      more = ids.length === SWEEP_BATCH && removedNow > 0;
     }
     return removed;
   }
