@@ -197,13 +197,13 @@ export class MemoryTimeline implements Timeline {
    * A retry is of a message its sender sent to that room a moment ago (the acknowledgement was
    * lost, the connection or the server went down): the sender's newest messages there, from the
    * index, are read by `_id` (FerretDB's one indexed lookup) until the clientMsgId matches. The
-   * query by clientMsgId would read the whole collection: 1 s at 21 k messages. A clientMsgId
-   * reused after RETRY_WINDOW newer messages, or in another room, is not found (the writer
-   * answers CONFLICT).
+   * query by clientMsgId reads the whole collection (1 s at 21 k messages): it is made only for
+   * an original the index does not know — a message whose batch timed out and landed after all
+   * (then indexed here), or a clientMsgId reused in another room or long ago.
    */
   async originalsOf(retries: readonly Pick<MessageDocument, 'roomId' | 'senderId' | 'clientMsgId'>[]): Promise<(MessageDocument | null)[]> {
     await this.ready();
-    return Promise.all(
+    const found = await Promise.all(
       retries.map(async ({ roomId, senderId, clientMsgId }) => {
         const candidates = this.index.idsBySender(roomId.toHexString(), senderId.toHexString(), RETRY_WINDOW);
         for (let start = 0; start < candidates.length; start += RETRY_READS_AT_ONCE) {
@@ -214,6 +214,16 @@ export class MemoryTimeline implements Timeline {
         return null;
       }),
     );
+    const missing = retries.filter((_, i) => found[i] === null);
+    if (missing.length === 0) return found;
+    const stored = await this.messages.findByClientIds(missing.map(({ senderId, clientMsgId }) => ({ senderId, clientMsgId })));
+    return retries.map((retry, i) => {
+      if (found[i]) return found[i];
+      const doc = stored.find((m) => m.senderId.equals(retry.senderId) && m.clientMsgId === retry.clientMsgId) ?? null;
+      // Stored by a batch whose answer was lost: the index learns of it now.
+      if (doc && doc.roomId.equals(retry.roomId)) this.appended(doc);
+      return doc;
+    });
   }
 
   async roomsSharing(fileId: ObjectId): Promise<ObjectId[]> {
