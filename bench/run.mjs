@@ -63,7 +63,7 @@ const MODES = {
     // The largest memory run is skipped for peers listed here: chatd was measured at 10 000 idle
     // connections only, from when setting them up took minutes; it has not been tried at the
     // descriptor limit since.
-    idleMaxConns: { chatd: 10000 },
+    idleMaxConns: { chatd: 10000, 'chatd-sio': 10000 },
     idleRounds: 1,
     settle: 3,
     persistRounds: 3,

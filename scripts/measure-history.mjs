@@ -73,6 +73,7 @@ function env(extra = {}) {
     JWT_SECRET: secret,
     JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
     WS_EVENTS_PER_SECOND: '100000',
+    WS_USER_EVENTS_PER_SECOND: '100000',
     ...extra,
   };
 }

@@ -4,6 +4,7 @@ import { openDatabase, type Database } from './db/database.js';
 import { detectEngine } from './db/engine.js';
 import { migrate, migrationStatus } from './db/migrate.js';
 import { createHttpApp } from './http/app.js';
+import { attachHubForwarder, hubHostFor } from './http/hub-forwarder.js';
 import { loadWebApp, WEB_APP_DIR } from './http/web-app.js';
 import type { Logger } from './logger.js';
 import { Hub } from './realtime/hub.js';
@@ -67,16 +68,17 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     // Requests get a deadline on every database operation: a database that hangs answers
     // UNAVAILABLE instead of holding the client. Migrations and backups have none.
     const requestDb = await database.withDeadline(config.DB_TIMEOUT_MS);
-    services = createServices({ config, logger, db: requestDb, maintenanceDb: database.db, engine: await detectEngine(database.db), realtime: hub });
+    services = createServices({ config, logger, db: requestDb, maintenanceDb: database.db, engine: await detectEngine(database.db), realtime: hub.registry });
     for (const module of services.hubModules) hub.use(module);
 
     const webApp = loadWebApp();
     if (!webApp) logger.warn({ dir: WEB_APP_DIR }, 'the web app is not built (run `npm run setup`): / answers 404');
     const app = createHttpApp({ config, logger, routers: services.routers, webApp });
-    httpServer = createServer(app.callback());
+    const wsPort = await hub.listen(config.HOST, config.WS_PORT);
+    httpServer = createServer();
+    attachHubForwarder(httpServer, app.callback(), { hubHost: hubHostFor(config.HOST), hubPort: wsPort, proof: hub.address.proof, trustProxy: config.TRUST_PROXY, logger });
     httpServer.keepAliveTimeout = 5000;
     const httpPort = await listenHttp(httpServer, config.HOST, config.PORT);
-    const wsPort = await hub.listen(config.HOST, config.WS_PORT);
     database.ownership?.update({ httpPort, wsPort });
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { Db } from 'mongodb';
+import { ObjectId, type Db } from 'mongodb';
 import type { Config } from './config/load.js';
 import type { BackgroundJob } from './core/background-job.js';
 import type { DatabaseEngine } from './db/engine.js';
@@ -38,7 +38,8 @@ import { LiveStatuses } from './modules/presence/live-statuses.js';
 import { PresenceService } from './modules/presence/service.js';
 import { RoomAccess } from './modules/rooms/access.js';
 import { RoomActivity } from './modules/rooms/activity.js';
-import { roomsEvents } from './modules/rooms/events.js';
+import { roomsEvents, type UsernameLookup } from './modules/rooms/events.js';
+import type { UsersRepo } from './modules/users/repo.js';
 import { MembershipCache } from './modules/rooms/membership-cache.js';
 import { MembershipsRepo } from './modules/rooms/membership-repo.js';
 import { RoomsRepo } from './modules/rooms/repo.js';
@@ -57,6 +58,11 @@ export interface ServiceDeps {
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
+}
+
+/** A user's stored name, for the hub's typing relays. */
+function usernameLookup(users: UsersRepo): UsernameLookup {
+  return async (userId) => (await users.findById(new ObjectId(userId)))?.username ?? '';
 }
 
 /** Everything the transports use, wired once: the composition root. */
@@ -174,7 +180,12 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
       filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES, space: storageHealth }),
       callsRoutes({ calls, requireAuth: auth }),
     ],
-    hubModules: [messagesEvents({ messages, access }), roomsEvents({ access }), presenceEvents({ presence }), callsEvents({ calls })],
+    hubModules: [
+      messagesEvents({ messages, access, rooms }),
+      roomsEvents({ access, usernameOf: usernameLookup(users) }),
+      presenceEvents({ presence }),
+      callsEvents({ calls }),
+    ],
     jobs: [
       { name: 'storage-health', start: () => storageHealth.start(), stop: () => storageHealth.stop() },
       {

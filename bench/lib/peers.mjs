@@ -89,5 +89,7 @@ export const PEERS = [
   { name: 'socket.io', label: 'Socket.IO 4 (ws)', proto: 'sio', start: nodePeer('socketio.mjs') },
   { name: 'centrifugo', label: `Centrifugo ${CENTRIFUGO_VERSION}`, proto: 'centrifugo', start: startCentrifugo },
   { name: 'chatd', label: 'chatd (hub + embedded FerretDB)', proto: 'chatd', start: (options) => startChatd({ ...options, work: WORK, root: ROOT }) },
+  // The same chatd, driven as the spec's clients drive it: Socket.IO on the hub's port (WebSocket transport).
+  { name: 'chatd-sio', label: 'chatd Socket.IO endpoint', proto: 'chatd-sio', start: (options) => startChatd({ ...options, work: WORK, root: ROOT }) },
   { name: 'chatd-persist', label: 'chatd persistence path alone', persistence: true },
 ];

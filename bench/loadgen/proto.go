@@ -49,8 +49,17 @@ func newProto(name string, cfg *Config) (Proto, error) {
 			return nil, fmt.Errorf("-setup is needed for chatd (tokens and room ids per connection)")
 		}
 		return loadChatd(cfg.SetupFile)
+	case "chatd-sio":
+		if cfg.SetupFile == "" {
+			return nil, fmt.Errorf("-setup is needed for chatd-sio (tokens and room ids per connection)")
+		}
+		chatd, err := loadChatd(cfg.SetupFile)
+		if err != nil {
+			return nil, err
+		}
+		return &chatdSioProto{chatd}, nil
 	}
-	return nil, fmt.Errorf("unknown protocol %q (raw, sio, centrifugo, chatd)", name)
+	return nil, fmt.Errorf("unknown protocol %q (raw, sio, centrifugo, chatd, chatd-sio)", name)
 }
 
 // waitFor reads messages until match accepts one or fail recognises an error answer.
@@ -273,9 +282,10 @@ func (p *chatdProto) Setup(c *Conn, join bool) error {
 	return waitFor(c, "join_room reply", func(m []byte) bool { return bytes.Contains(m, []byte(`"id":"join"`)) }, isErr)
 }
 
-func (p *chatdProto) AppendPublish(dst []byte, c *Conn, content []byte) []byte {
+// appendSendMessage appends send_message's data object for connection c's next message.
+func (p *chatdProto) appendSendMessage(dst []byte, c *Conn, content []byte) []byte {
 	c.nextID++
-	dst = append(dst, `{"event":"send_message","data":{"roomId":"`...)
+	dst = append(dst, `{"roomId":"`...)
 	dst = append(dst, p.conns[c.idx].RoomID...)
 	dst = append(dst, `","content":"`...)
 	dst = append(dst, content...)
@@ -283,7 +293,13 @@ func (p *chatdProto) AppendPublish(dst []byte, c *Conn, content []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(c.idx), 10)
 	dst = append(dst, '-')
 	dst = strconv.AppendInt(dst, int64(c.nextID), 10)
-	dst = append(dst, `"},"id":`...)
+	return append(dst, `"}`...)
+}
+
+func (p *chatdProto) AppendPublish(dst []byte, c *Conn, content []byte) []byte {
+	dst = append(dst, `{"event":"send_message","data":`...)
+	dst = p.appendSendMessage(dst, c, content)
+	dst = append(dst, `,"id":`...)
 	dst = strconv.AppendInt(dst, int64(c.nextID), 10)
 	return append(dst, '}')
 }
@@ -296,6 +312,59 @@ func (*chatdProto) Classify(_ *Conn, msg []byte) Kind {
 		return KindAck
 	case bytes.HasPrefix(msg, []byte(`{"event":"error"`)):
 		return KindError
+	}
+	return KindOther
+}
+
+// --- chatd's Socket.IO endpoint (docs/protocol.md), as a spec client speaks it ---
+// The token goes in the namespace CONNECT packet's auth (`40{"token":..}`); join_room is acknowledged
+// (`431[...]`), send_message is answered by the message_sent event, deliveries are new_message events.
+type chatdSioProto struct{ *chatdProto }
+
+func (*chatdSioProto) Path() string { return "/socket.io/?EIO=4&transport=websocket" }
+
+func (p *chatdSioProto) Setup(c *Conn, join bool) error {
+	if c.idx >= len(p.conns) {
+		return fmt.Errorf("the setup file has %d connections, connection %d needs one", len(p.conns), c.idx)
+	}
+	me := p.conns[c.idx]
+	if err := waitFor(c, "engine.io open", func(m []byte) bool { return len(m) > 0 && m[0] == '0' }, nil); err != nil {
+		return err
+	}
+	auth, _ := json.Marshal(map[string]string{"token": me.Token})
+	if err := c.WriteText(append([]byte("40"), auth...)); err != nil {
+		return err
+	}
+	isErr := func(m []byte) bool { return bytes.HasPrefix(m, []byte("44")) || bytes.HasPrefix(m, []byte(`42["error"`)) }
+	if err := waitFor(c, "namespace connect", func(m []byte) bool { return bytes.HasPrefix(m, []byte("40")) }, isErr); err != nil {
+		return err
+	}
+	if !join {
+		return nil
+	}
+	joinPacket, _ := json.Marshal([]any{"join_room", map[string]string{"roomId": me.RoomID}})
+	if err := c.WriteText(append([]byte("421"), joinPacket...)); err != nil {
+		return err
+	}
+	return waitFor(c, "join_room ack", func(m []byte) bool { return bytes.HasPrefix(m, []byte("431")) }, isErr)
+}
+
+func (p *chatdSioProto) AppendPublish(dst []byte, c *Conn, content []byte) []byte {
+	dst = append(dst, `42["send_message",`...)
+	dst = p.appendSendMessage(dst, c, content)
+	return append(dst, ']')
+}
+
+func (*chatdSioProto) Classify(c *Conn, msg []byte) Kind {
+	switch {
+	case bytes.HasPrefix(msg, []byte(`42["new_message"`)):
+		return KindDelivery
+	case bytes.HasPrefix(msg, []byte(`42["message_sent"`)):
+		return KindAck
+	case bytes.HasPrefix(msg, []byte(`42["error"`)):
+		return KindError
+	case bytes.Equal(msg, sioPing):
+		_ = c.WriteText([]byte("3"))
 	}
 	return KindOther
 }

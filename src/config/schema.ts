@@ -108,6 +108,14 @@ export const configSchema = z
     RETENTION_CRON: cronExpression.default('30 4 * * *').describe('When the message retention sweep runs, as a cron expression.'),
     WS_EVENTS_PER_SECOND: positiveInt.default(20)
       .describe('Hub events one connection may send per second (bursts of twice as many); more get RATE_LIMITED error frames.'),
+    WS_USER_EVENTS_PER_SECOND: positiveInt.default(40)
+      .describe('Hub events one account may send per second over all its connections (bursts of twice as many); more get RATE_LIMITED.'),
+    WS_CONNECTIONS_PER_USER: positiveInt.default(10)
+      .describe('Open hub connections (/ws and Socket.IO) one account may hold; one more is refused with RATE_LIMITED.'),
+    WS_CONNECTIONS_PER_ADDRESS: positiveInt.default(200)
+      .describe('Open hub connections from one client address (authenticated or not); one more is refused with 429.'),
+    WS_REFUSED_FRAMES_LIMIT: positiveInt.default(100)
+      .describe('Refused hub frames (invalid, too large, over a rate limit) per 10 seconds after which the connection is closed with 1008.'),
     MESSAGE_BATCH_MAX: positiveInt.default(256)
       .describe('Most messages stored by one database write (group commit); a full batch is written at once.'),
     MESSAGE_FLUSH_MS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(2)

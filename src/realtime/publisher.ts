@@ -1,4 +1,4 @@
-import type { SocketData } from './socket-data.js';
+import type { SocketData } from './types.js';
 
 /**
  * What services may ask of the live connections, without knowing about uWS. The hub implements

@@ -90,7 +90,7 @@ describe('admin API', () => {
     expectError(await api.post('/api/auth/refresh', { refreshToken: account.refreshToken }), 401, 'UNAUTHORIZED');
     const refused = await api.post('/api/auth/login', { email: account.email, password: account.password });
     expectError(refused, 403, 'FORBIDDEN');
-    await expect(HubClient.connect(server.wsUrl, { token: account.accessToken })).rejects.toMatchObject({ statusCode: 401 });
+    expect(await HubClient.refused(server.wsUrl, { token: account.accessToken })).toMatchObject({ error: { data: { code: 'UNAUTHORIZED' } }, close: { code: 1008 } });
 
     expect((await api.post(`/api/admin/users/${account.id}/enable`, undefined, asAdmin())).body.user.disabled).toBe(false);
     const again = await login(api, account.email, account.password);

@@ -52,7 +52,7 @@ describe('one owner per data directory', () => {
   it('keeps the lock through load and a database respawn: CLI commands use the running database and restore is refused', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'chatd-owner-respawn-'));
     // GOGC=1 makes the launcher collect garbage all the time, as it does under load.
-    const server = await startChatd({ embedded: true, dataDir, env: { GOGC: '1', WS_EVENTS_PER_SECOND: '10000' } });
+    const server = await startChatd({ embedded: true, dataDir, env: { GOGC: '1', WS_EVENTS_PER_SECOND: '10000', WS_USER_EVENTS_PER_SECOND: '10000' } });
     const env = await cliEnv(dataDir);
     try {
       const { client, db } = await connectEmbedded(dataDir);

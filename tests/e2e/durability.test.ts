@@ -9,7 +9,7 @@ import { startChatdRetrying } from '../support/messaging.js';
 describe('durability', () => {
   it('loses no acknowledged message when SIGTERM arrives right after the acks, and retries stay idempotent across the restart', async () => {
     const mongoUri = testDatabaseUri('durable');
-    const env = { WS_EVENTS_PER_SECOND: '10000', MESSAGE_FLUSH_MS: '5' };
+    const env = { WS_EVENTS_PER_SECOND: '10000', WS_USER_EVENTS_PER_SECOND: '10000', MESSAGE_FLUSH_MS: '5' };
     const first = await startChatdRetrying({ mongoUri, env });
     const { client, db } = await connectTestDb(mongoUri);
     try {

@@ -8,7 +8,7 @@ let fx: MessagingFixture;
 
 beforeAll(async () => {
   // A generous event rate: these tests send quickly on purpose; the rate limit has its own test below.
-  fx = await messagingFixture({ env: { WS_EVENTS_PER_SECOND: '500' } });
+  fx = await messagingFixture({ env: { WS_EVENTS_PER_SECOND: '500', WS_USER_EVENTS_PER_SECOND: '1000', WS_REFUSED_FRAMES_LIMIT: '10000' } });
 });
 afterAll(async () => {
   await fx?.close();
@@ -334,7 +334,7 @@ describe('hostile input', () => {
     await Promise.all([join(a!, roomId), join(b!, roomId), join(c!, quietRoom), join(d!, quietRoom)]);
     const first = b!.next('user_typing');
     for (let i = 0; i < 1000; i += 1) a!.send('user_typing', { roomId, isTyping: i % 2 === 0 });
-    expect((await first).data).toEqual({ roomId, userId: alice!.id, isTyping: true });
+    expect((await first).data).toEqual({ roomId, userId: alice!.id, username: alice!.username, isTyping: true });
     // Still answering the flooder, and the other room is untouched.
     const after = await send(a!, roomId, 'after the flood');
     await b!.next('new_message', (m) => m.message._id === after._id);
@@ -424,9 +424,14 @@ describe('presence', () => {
         raw.on('error', reject);
       });
     expect(await handshake('close')).toBe('HTTP/1.1 400 Bad Request');
+    await b.settle(300);
+    expect(b.received('user_status_changed').filter((f) => f.data.userId === alice!.id)).toEqual([]);
+    // Dropped right after the 101, while its token is still being checked: announced not at all, or online and then offline.
     expect(await handshake('keep-alive, Upgrade')).toBe('HTTP/1.1 101 Switching Protocols');
-    await b.next('user_status_changed', (d) => d.userId === alice!.id && d.status === 'offline');
-    expect(b.received('user_status_changed').filter((f) => f.data.userId === alice!.id).map((f) => f.data.status)).toEqual(['online', 'offline']);
+    await b.settle(300);
+    const statuses = () => b.received('user_status_changed').filter((f) => f.data.userId === alice!.id).map((f) => f.data.status);
+    if (statuses().length === 1) await b.next('user_status_changed', (d) => d.userId === alice!.id && d.status === 'offline');
+    expect([[], ['online', 'offline']]).toContainEqual(statuses());
   });
 });
 
@@ -484,4 +489,12 @@ describe('limits', () => {
     }
     expect([...seen, ...resumed]).toEqual(ids.slice().sort());
   }, 120_000);
+});
+
+describe('uWebSockets.js', () => {
+  // Runs last in this file: every upgrade above, the first ones with a token on a hub with no
+  // other connection open, must have been written inside a cork.
+  it('printed no "writes must be made from within a corked callback" warning', () => {
+    expect(fx.server.logs.filter((line) => line.includes('corked callback'))).toEqual([]);
+  });
 });

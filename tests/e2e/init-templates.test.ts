@@ -80,7 +80,7 @@ describe('chatd init renders the deployment templates', () => {
 
     const caddy = read(dir, 'deploy/Caddyfile');
     const site = block(caddy, /^chat\.example\.com \{/m);
-    expect(site).toMatch(/@hub path \/ws \/ws\/\*/);
+    expect(site).toMatch(/@hub path \/ws \/ws\/\* \/socket\.io\/\*$/m);
     expect(block(site, /handle @hub \{/)).toMatch(/^\s*reverse_proxy 127\.0\.0\.1:4101$/m);
     expect(block(site, /handle \{/)).toMatch(/^\s*reverse_proxy 127\.0\.0\.1:4100$/m);
 
@@ -90,11 +90,13 @@ describe('chatd init renders the deployment templates', () => {
     const tls = block(nginx, /server \{(?=[^}]*listen 443 ssl)/);
     expect(tls).toMatch(/server_name chat\.example\.com;/);
     expect(tls).toMatch(/ssl_certificate\s+\/etc\/letsencrypt\/live\/chat\.example\.com\/fullchain\.pem;/);
-    const hub = block(tls, /location = \/ws \{/);
-    expect(hub).toMatch(/proxy_pass http:\/\/chatd_hub;/);
-    expect(hub).toMatch(/proxy_http_version 1\.1;/);
-    expect(hub).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
-    expect(hub).toMatch(/proxy_set_header Connection \$chatd_connection_upgrade;/);
+    for (const location of [/location = \/ws \{/, /location \/socket\.io\/ \{/]) {
+      const hub = block(tls, location);
+      expect(hub).toMatch(/proxy_pass http:\/\/chatd_hub;/);
+      expect(hub).toMatch(/proxy_http_version 1\.1;/);
+      expect(hub).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
+      expect(hub).toMatch(/proxy_set_header Connection \$chatd_connection_upgrade;/);
+    }
     expect(block(tls, /location \/ \{/)).toMatch(/proxy_pass http:\/\/chatd_api;/);
     expect(block(nginx, /map \$http_upgrade \$chatd_connection_upgrade \{/)).toMatch(/default upgrade;/);
     expect(block(nginx, /server \{(?=[^}]*listen 80;)/)).toMatch(/return 301 https:\/\/\$host\$request_uri;/);

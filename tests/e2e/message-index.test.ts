@@ -24,7 +24,7 @@ const logged = (message: string) => server!.logs.some((line) => line.includes(me
 
 describe('the message index across restarts of chatd on the embedded database', { timeout: 240_000 }, () => {
   it('answers the same after a clean stop (index loaded) and after a crash (index rebuilt)', async () => {
-    server = await startChatd({ embedded: true, dataDir, env: { WS_EVENTS_PER_SECOND: '500' } });
+    server = await startChatd({ embedded: true, dataDir, env: { WS_EVENTS_PER_SECOND: '500', WS_USER_EVENTS_PER_SECOND: '500' } });
     const { client, db } = await connectEmbedded(dataDir);
     const [alice, bob, carol] = await Promise.all([createUser(db), createUser(db), createUser(db)]);
     await client.close();
@@ -74,7 +74,7 @@ describe('the message index across restarts of chatd on the embedded database', 
 
     expect(await server.stop()).toBe(0);
     expect(logged('saved the message index')).toBe(true);
-    server = await startChatd({ embedded: true, dataDir, env: { WS_EVENTS_PER_SECOND: '500' } });
+    server = await startChatd({ embedded: true, dataDir, env: { WS_EVENTS_PER_SECOND: '500', WS_USER_EVENTS_PER_SECOND: '500' } });
     api = apiClient(server.baseUrl);
     expect(await look()).toEqual(before);
     expect(logged('loaded the message index')).toBe(true);
@@ -86,7 +86,7 @@ describe('the message index across restarts of chatd on the embedded database', 
     expect((await a.request('delete_message', sent[12]._id)).event).toBe('message_deleted');
     await a.close();
     expect(await server.stop('SIGKILL')).toBeNull();
-    server = await startChatd({ embedded: true, dataDir, env: { WS_EVENTS_PER_SECOND: '500' } });
+    server = await startChatd({ embedded: true, dataDir, env: { WS_EVENTS_PER_SECOND: '500', WS_USER_EVENTS_PER_SECOND: '500' } });
     api = apiClient(server.baseUrl);
     const after = await look();
     expect(logged('rebuilding the message index')).toBe(true);

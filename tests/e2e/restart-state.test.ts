@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 const start = async () => {
-  server = await startChatd({ embedded: true, dataDir, env: { WS_EVENTS_PER_SECOND: '500' } });
+  server = await startChatd({ embedded: true, dataDir, env: { WS_EVENTS_PER_SECOND: '500', WS_USER_EVENTS_PER_SECOND: '500' } });
   return apiClient(server.baseUrl);
 };
 

@@ -5,7 +5,7 @@ import { join, messagingFixture, send, type MessagingFixture } from '../support/
 let fx: MessagingFixture;
 
 beforeAll(async () => {
-  fx = await messagingFixture({ env: { WS_EVENTS_PER_SECOND: '500' } });
+  fx = await messagingFixture({ env: { WS_EVENTS_PER_SECOND: '500', WS_USER_EVENTS_PER_SECOND: '500' } });
 });
 afterAll(async () => {
   await fx?.close();

@@ -133,7 +133,7 @@ describe('hub', () => {
     ]) {
       expect((await client.request('authenticate', { token })).data.code).toBe('UNAUTHORIZED');
     }
-    await expect(HubClient.connect(server.wsUrl, { token: forgeToken(user, { expiresInSeconds: -10 }) })).rejects.toMatchObject({ statusCode: 401 });
+    expect(await HubClient.refused(server.wsUrl, { token: forgeToken(user, { expiresInSeconds: -10 }) })).toMatchObject({ error: { data: { code: 'UNAUTHORIZED' } }, close: { code: 1008 } });
     await client.close();
   });
 

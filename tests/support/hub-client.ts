@@ -39,7 +39,26 @@ export class HubClient {
     );
   }
 
-  static connect(url: string, options: ConnectOptions = {}): Promise<HubClient> {
+  /**
+   * Opens a connection. With a token or cookie it resolves once the hub confirmed it with
+   * `authenticated`; a refused token rejects with the hub's error frame and close code.
+   */
+  static async connect(url: string, options: ConnectOptions = {}): Promise<HubClient> {
+    const client = await HubClient.open(url, options);
+    if (!options.token && !options.cookie) return client;
+    const answered = (frame: Frame) => frame.event === 'authenticated' || frame.event === 'error';
+    try {
+      // The answer may have arrived with the upgrade, before this continuation ran.
+      if (!client.frames.some(answered)) await client.waitFor(answered, 10_000, 'authenticated');
+    } catch {
+      // Closed before it was confirmed; `closed` has the code.
+    }
+    if (client.received('authenticated').length > 0) return client;
+    const close = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000))]);
+    throw Object.assign(new Error(`token refused: ${JSON.stringify(client.received('error')[0]?.data)}`), { error: client.received('error')[0], close });
+  }
+
+  private static open(url: string, options: ConnectOptions): Promise<HubClient> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.Authorization = `Bearer ${options.token}`;
     if (options.cookie) headers.Cookie = options.cookie;
@@ -49,6 +68,21 @@ export class HubClient {
       socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused with ${res.statusCode}`), { statusCode: res.statusCode })));
       socket.once('error', reject);
     });
+  }
+
+  /**
+   * Connects with a token on the upgrade that the hub refuses: the upgrade succeeds, the token is
+   * checked after it, and the hub answers with an `error` frame and closes with 1008.
+   */
+  static async refused(url: string, options: ConnectOptions): Promise<{ error: Frame; close: { code: number; reason: string } }> {
+    try {
+      await HubClient.connect(url, options);
+    } catch (error) {
+      const { error: frame, close } = error as { error?: Frame; close?: { code: number; reason: string } };
+      if (frame && close) return { error: frame, close };
+      throw error;
+    }
+    throw new Error('the token was accepted');
   }
 
   /** Connects and authenticates with the first-frame method. */
@@ -81,7 +115,7 @@ export class HubClient {
   }
 
   /** Waits for a frame that has not been seen yet. */
-  private waitFor(match: (frame: Frame) => boolean, timeoutMs: number, what: string): Promise<Frame> {
+  waitFor(match: (frame: Frame) => boolean, timeoutMs: number, what: string): Promise<Frame> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((waiter) => waiter.resolve !== done);

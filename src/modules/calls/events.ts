@@ -2,7 +2,7 @@ import { handler, type HandlerContext, type HubModule } from '../../realtime/typ
 import { CallIdSchema, CallUserSchema, IceCandidateSchema, WebrtcAnswerSchema, WebrtcOfferSchema } from './schemas.js';
 import type { CallParty, CallsService } from './service.js';
 
-const partyOf = ({ principal, socket }: Pick<HandlerContext, 'principal' | 'socket'>): CallParty => ({ userId: principal.userId, connId: socket.connId });
+const partyOf = ({ principal, conn }: Pick<HandlerContext, 'principal' | 'conn'>): CallParty => ({ userId: principal.userId, connId: conn.connId });
 
 export interface CallsEventsDeps {
   calls: CallsService;
@@ -29,14 +29,14 @@ export function callsEvents({ calls }: CallsEventsDeps): HubModule {
         handle: (ctx, { targetUserId, callId, candidate }) => calls.relay(partyOf(ctx), 'ice_candidate', { targetUserId, callId, payload: candidate }),
       }),
     },
-    onAuthenticated: (_ws, socket) => {
+    onAuthenticated: (conn) => {
       // After the `authenticated` reply, so a client hears who it is before what it is in.
       setImmediate(() => {
-        if (socket.principal && !socket.closed) calls.connected(partyOf({ principal: socket.principal, socket }));
+        if (conn.principal && !conn.closed) calls.connected(partyOf({ principal: conn.principal, conn }));
       });
     },
-    onClose: (socket) => {
-      if (socket.principal) calls.disconnected(partyOf({ principal: socket.principal, socket }));
+    onClose: (conn) => {
+      if (conn.principal) calls.disconnected(partyOf({ principal: conn.principal, conn }));
     },
   };
 }

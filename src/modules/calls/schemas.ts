@@ -28,12 +28,21 @@ const iceCandidate = z.strictObject({
   usernameFragment: z.string().max(256).nullable().optional(),
 });
 
+/**
+ * What `ice_candidate` relays: an RTCIceCandidate's JSON, or a whole session description, which is
+ * what the spec's own example sends there (`candidate: pc.currentLocalDescription`).
+ */
+const relayedCandidate = z.union([
+  iceCandidate,
+  z.strictObject({ type: z.enum(['offer', 'answer']), sdp: z.string().min(1).max(SDP_MAX_BYTES, `must be at most ${SDP_MAX_BYTES} characters`) }),
+]);
+
 // `callId` is optional because a user is in at most one call: the spec's payloads name only the peer.
 const signaling = { targetUserId: objectId('user'), callId: objectId('call').optional() };
 
 export const WebrtcOfferSchema = z.strictObject({ ...signaling, offer: sessionDescription('offer') });
 export const WebrtcAnswerSchema = z.strictObject({ ...signaling, answer: sessionDescription('answer') });
-export const IceCandidateSchema = z.strictObject({ ...signaling, candidate: iceCandidate });
+export const IceCandidateSchema = z.strictObject({ ...signaling, candidate: relayedCandidate });
 
 export const ListCallsQuery = z.strictObject({
   page: z.coerce.number().int().min(1).max(10_000).default(1),
@@ -44,4 +53,4 @@ export const ListCallsQuery = z.strictObject({
 export type CallUserInput = z.infer<typeof CallUserSchema>;
 export type ListCallsInput = z.infer<typeof ListCallsQuery>;
 export type SessionDescription = z.infer<ReturnType<typeof sessionDescription>>;
-export type IceCandidate = z.infer<typeof iceCandidate>;
+export type IceCandidate = z.infer<typeof relayedCandidate>;

@@ -1,8 +1,10 @@
+import { Forbidden, NotFound } from '../../errors.js';
 import { EncodedJson } from '../../realtime/codec.js';
 import { roomTopic } from '../../realtime/publisher.js';
 import { handler, type HubModule } from '../../realtime/types.js';
 import { JoinRoomEvent } from '../rooms/schemas.js';
 import type { RoomAccess } from '../rooms/access.js';
+import type { RoomsService } from '../rooms/service.js';
 import { presentMessage } from './presenter.js';
 import { EditMessageEvent, MessageRef, ReactionEvent, SendMessageSchema } from './schemas.js';
 import type { MessagesService } from './service.js';
@@ -12,19 +14,39 @@ const HISTORY_LIMIT = 50;
 export interface MessagesEventsDeps {
   messages: MessagesService;
   access: RoomAccess;
+  /** Joins a public room on join_room (the spec has no other call for it). */
+  rooms: Pick<RoomsService, 'join'>;
+}
+
+/**
+ * A member's join_room, or a first join of a public room: the spec has no other call to join one.
+ * A private room stays FORBIDDEN, the same answer as a room that does not exist.
+ */
+async function joinOrMayRead({ access, rooms }: MessagesEventsDeps, roomId: string, userId: string): Promise<void> {
+  try {
+    await access.mayRead(roomId, userId);
+  } catch (error) {
+    if (!(error instanceof Forbidden)) throw error;
+    try {
+      await rooms.join(userId, roomId);
+    } catch (joinError) {
+      throw joinError instanceof NotFound ? error : joinError;
+    }
+  }
 }
 
 /** The hub's message events; each replies to the sender and the service broadcasts to the room. */
-export function messagesEvents({ messages, access }: MessagesEventsDeps): HubModule {
+export function messagesEvents(deps: MessagesEventsDeps): HubModule {
+  const { messages } = deps;
   return {
     handlers: {
       join_room: handler({
         schema: JoinRoomEvent,
-        handle: async ({ ws, socket, principal }, { roomId, since }) => {
-          await access.mayRead(roomId, principal.userId);
-          if (socket.closed) return;
+        handle: async ({ conn, principal }, { roomId, since }) => {
+          await joinOrMayRead(deps, roomId, principal.userId);
+          if (conn.closed) return;
           // Subscribed before reading: a message stored meanwhile arrives live if the replay misses it.
-          ws.subscribe(roomTopic(roomId));
+          conn.subscribe(roomTopic(roomId));
           const replay = await messages.replay(principal.userId, roomId, since, HISTORY_LIMIT);
           return {
             event: 'message_history',

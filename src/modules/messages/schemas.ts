@@ -20,7 +20,21 @@ export const SendMessageSchema = z.strictObject({
   messageType: z.enum(['text', 'image', 'file', 'voice', 'video']).optional(),
   clientMsgId: z.string().min(1).max(64).regex(/^[\w.:-]+$/, 'must be letters, digits, _ . : or -').optional(),
   encrypted: z.boolean().default(false),
-  fileAttachment: z.strictObject({ fileId: objectIdString }).optional(),
+  /**
+   * The spec's clients send `null` for "no attachment", and may echo back the whole file object
+   * the upload answered; only `fileId` is read, the rest comes from the stored file.
+   */
+  fileAttachment: z
+    .strictObject({
+      fileId: objectIdString,
+      fileName: z.string().max(255).optional(),
+      fileSize: z.number().nonnegative().optional(),
+      fileUrl: z.string().max(2048).optional(),
+      mimeType: z.string().max(255).optional(),
+    })
+    .nullable()
+    .optional()
+    .transform((value) => (value ? { fileId: value.fileId } : undefined)),
 });
 
 export const HistoryQuery = z

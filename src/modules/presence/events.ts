@@ -20,9 +20,9 @@ export function presenceEvents({ presence }: PresenceEventsDeps): HubModule {
         handle: async ({ principal }, { status, customStatus }) => ({ event: 'status_updated', data: await presence.setStatus(principal.userId, status, customStatus) }),
       }),
     },
-    onAuthenticated: (_ws, socket) => presence.connected(socket.principal!.userId),
-    onClose: (socket) => {
-      if (socket.principal) presence.disconnected(socket.principal.userId);
+    onAuthenticated: (conn) => presence.connected(conn.principal!.userId),
+    onClose: (conn) => {
+      if (conn.principal) presence.disconnected(conn.principal.userId);
     },
   };
 }

@@ -1,8 +1,6 @@
 import { Forbidden } from '../../errors.js';
-import { encodeFrame } from '../../realtime/codec.js';
 import { roomTopic } from '../../realtime/publisher.js';
-import type { SocketData } from '../../realtime/socket-data.js';
-import { handler, type HubModule, type HubSocket } from '../../realtime/types.js';
+import { handler, type Connection, type HubModule, type RoomBroadcaster } from '../../realtime/types.js';
 import type { RoomEntry } from './membership-cache.js';
 import { LeaveRoomEvent, TypingEvent } from './schemas.js';
 import type { RoomAccess } from './access.js';
@@ -10,43 +8,52 @@ import type { RoomAccess } from './access.js';
 /** A `true` is relayed at most this often per connection and room; one `false` may follow each. */
 const TYPING_INTERVAL_MS = 2000;
 
-function relayTyping(ws: HubSocket, socket: SocketData, entry: RoomEntry, roomId: string, isTyping: boolean): void {
-  const userId = socket.principal!.userId;
-  if (!entry.members.has(userId)) throw new Forbidden('You are not a member of this room');
-  const typing = (socket.typing ??= new Map());
+/** The stored name of a user, for typing relays (the client's own `username` is never trusted). */
+export type UsernameLookup = (userId: string) => Promise<string>;
+
+/** Whether this typing state is relayed; updates the connection's throttle. */
+function shouldRelay(conn: Connection, entry: RoomEntry, roomId: string, isTyping: boolean): boolean {
+  if (!entry.members.has(conn.principal!.userId)) throw new Forbidden('You are not a member of this room');
+  const typing = (conn.typing ??= new Map());
   const state = typing.get(roomId);
   const now = Date.now();
   if (isTyping) {
-    if (state && now - state.startedAt < TYPING_INTERVAL_MS) return;
+    if (state && now - state.startedAt < TYPING_INTERVAL_MS) return false;
     if (state) {
       state.startedAt = now;
       state.active = true;
     } else {
       typing.set(roomId, { startedAt: now, active: true });
     }
-  } else {
-    if (!state?.active) return;
-    state.active = false;
+    return true;
   }
+  if (!state?.active) return false;
+  state.active = false;
+  return true;
+}
+
+function relayTyping(conn: Connection, rooms: RoomBroadcaster, roomId: string, isTyping: boolean): void {
   // Relayed to the room's other connections (not this one), never stored.
-  ws.publish(roomTopic(roomId), encodeFrame('user_typing', { roomId, userId, isTyping }), false);
+  rooms.publish(roomTopic(roomId), 'user_typing', { roomId, userId: conn.principal!.userId, username: conn.username, isTyping }, conn);
 }
 
 export interface RoomsEventsDeps {
   access: RoomAccess;
+  usernameOf: UsernameLookup;
 }
 
 /** leave_room and user_typing; join_room lives with the messages it replays. */
-export function roomsEvents({ access }: RoomsEventsDeps): HubModule {
+export function roomsEvents({ access, usernameOf }: RoomsEventsDeps): HubModule {
+  const lookups = new WeakMap<Connection, Promise<string>>();
   return {
     handlers: {
       leave_room: handler({
         schema: LeaveRoomEvent,
-        handle: async ({ ws, socket, principal }, { roomId }) => {
+        handle: async ({ conn, principal }, { roomId }) => {
           await access.mayRead(roomId, principal.userId);
-          if (socket.closed) return;
-          ws.unsubscribe(roomTopic(roomId));
-          socket.typing?.delete(roomId);
+          if (conn.closed) return;
+          conn.unsubscribe(roomTopic(roomId));
+          conn.typing?.delete(roomId);
           return { event: 'room_left', data: { roomId } };
         },
       }),
@@ -54,12 +61,24 @@ export function roomsEvents({ access }: RoomsEventsDeps): HubModule {
         schema: TypingEvent,
         // Throttled per room instead: a flood of typing events costs the sender nothing else.
         rateLimited: false,
-        handle: ({ ws, socket }, { roomId, isTyping }) => {
+        handle: ({ conn, rooms: broadcaster }, { roomId, isTyping }) => {
           const entry = access.room(roomId);
-          if (!(entry instanceof Promise)) return relayTyping(ws, socket, entry, roomId, isTyping);
-          return entry.then((loaded) => {
-            if (!socket.closed) relayTyping(ws, socket, loaded, roomId, isTyping);
-          });
+          if (!(entry instanceof Promise) && conn.username !== undefined) {
+            if (shouldRelay(conn, entry, roomId, isTyping)) relayTyping(conn, broadcaster, roomId, isTyping);
+            return;
+          }
+          return (async () => {
+            const loaded = await entry;
+            if (conn.closed || !shouldRelay(conn, loaded, roomId, isTyping)) return;
+            if (conn.username === undefined) {
+              // One lookup per connection; relays waiting on it leave in the order they came.
+              let lookup = lookups.get(conn);
+              if (!lookup) lookups.set(conn, (lookup = usernameOf(conn.principal!.userId)));
+              conn.username = await lookup;
+              lookups.delete(conn);
+            }
+            if (!conn.closed) relayTyping(conn, broadcaster, roomId, isTyping);
+          })();
         },
       }),
     },

@@ -36,7 +36,8 @@ export const JoinRoomEvent = z.strictObject({
 
 export const LeaveRoomEvent = z.strictObject({ roomId: objectIdString });
 
-export const TypingEvent = z.strictObject({ roomId: objectIdString, isTyping: z.boolean().default(true) });
+/** `username` is what the spec's clients send; it is never trusted, the relay names the sender itself. */
+export const TypingEvent = z.strictObject({ roomId: objectIdString, isTyping: z.boolean().default(true), username: z.string().max(100).optional() });
 
 export type CreateRoomInput = z.infer<typeof CreateRoomSchema>;
 export type AddMemberInput = z.infer<typeof AddMemberSchema>;

@@ -1,0 +1,195 @@
+import type { WebSocketBehavior } from 'uWebSockets.js';
+import { Server, type Socket } from 'socket.io';
+import { presentedToken } from '../core/credentials.js';
+import { AppError, PayloadTooLarge, Unauthorized } from '../errors.js';
+import { EncodedJson } from './codec.js';
+import type { TopicPublisher } from './registry.js';
+import type { TransportOptions } from './transport.js';
+import { Connection, type ReplyTo } from './types.js';
+
+/** Where Socket.IO lives on the hub's port (Socket.IO's own default, which the spec's clients use). */
+export const SOCKET_IO_PATH = '/socket.io/';
+
+/**
+ * Where the spec's answer differs from the native frame: the spec's `message_sent` carries the
+ * message itself and `message_history` the array of messages, oldest first. Every other event has
+ * the same payload on both transports.
+ */
+const specShapes: Record<string, (data: any) => unknown> = {
+  message_sent: (data) => data.message,
+  message_history: (data) => data.messages,
+};
+
+/** The payload a Socket.IO client gets for an event. */
+function specPayload(event: string, data: unknown): unknown {
+  const plain = data instanceof EncodedJson ? JSON.parse(data.json) : data;
+  const shape = specShapes[event];
+  return shape ? shape(plain) : plain;
+}
+
+/**
+ * A Socket.IO client's token: `auth.token`, then what /ws reads (`Authorization: Bearer`, refused
+ * when malformed, or the access cookie), then `?token=` for old clients.
+ */
+function handshakeToken(socket: Socket): string | undefined {
+  const { auth, headers, query } = socket.handshake;
+  if (typeof auth?.token === 'string' && auth.token) return auth.token;
+  const presented = presentedToken(headers.authorization, headers.cookie);
+  if (presented) return presented.token;
+  return typeof query.token === 'string' && query.token ? query.token : undefined;
+}
+
+/** A connection of a Socket.IO client: spec payloads, acknowledgements, `error` events. */
+export class SocketIoConnection extends Connection {
+  readonly transport = 'socket.io' as const;
+  /** Size of the last message packet, checked against the frame limit before dispatch. */
+  lastPacketBytes = 0;
+
+  constructor(
+    connId: number,
+    ip: string,
+    tokens: number,
+    readonly socket: Socket,
+  ) {
+    super(connId, ip, tokens);
+  }
+
+  push(event: string, data: unknown): void {
+    if (!this.closed) this.socket.emit(event, specPayload(event, data));
+  }
+
+  pushMany(events: readonly (readonly [string, unknown])[]): void {
+    for (const [event, data] of events) this.push(event, data);
+  }
+
+  reply(event: string | undefined, data: unknown, replyTo: ReplyTo): void {
+    if (this.closed) return;
+    if (event === undefined) {
+      if (typeof replyTo === 'function') replyTo({ success: true });
+      return;
+    }
+    const payload = specPayload(event, data);
+    this.socket.emit(event, payload);
+    if (typeof replyTo === 'function') replyTo({ success: true, event, data: payload });
+  }
+
+  replyError(error: { code: string; message: string }, replyTo: ReplyTo): void {
+    if (this.closed) return;
+    this.socket.emit('error', error);
+    if (typeof replyTo === 'function') replyTo({ success: false, error });
+  }
+
+  subscribe(topic: string): void {
+    if (!this.closed) void this.socket.join(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.closed) void this.socket.leave(topic);
+  }
+
+  /** Says why first (`closing {code, reason}`): a Socket.IO client sees no WebSocket close code. */
+  end(code: number, reason: string): void {
+    if (this.closed) return;
+    this.socket.emit('closing', { code, reason });
+    this.socket.disconnect(true);
+  }
+}
+
+/**
+ * Socket.IO v4 on the hub's uWS app (`io.attachApp`), for clients written from the spec: the
+ * handshake authenticates, every event goes to the one dispatcher, and room broadcasts go through
+ * uWS publish like the native ones. Long-polling stays on: socket.io-client starts with it unless
+ * told otherwise, and the spec's `io(url)` must work unchanged.
+ */
+export class SocketIoTransport implements TopicPublisher {
+  readonly io: Server;
+  private open = 0;
+
+  constructor(private readonly options: TransportOptions) {
+    const { app, allowedOrigins, maxFrameBytes, logger } = options;
+    const anyOrigin = allowedOrigins.has('*');
+    this.io = new Server({
+      path: SOCKET_IO_PATH,
+      // The same upper bound as /ws: packets between maxFrameBytes and this get an error event, larger ones close.
+      maxHttpBufferSize: Math.max(maxFrameBytes * 16, 1024 * 1024),
+      cors: { origin: anyOrigin ? true : [...allowedOrigins], credentials: true },
+      // The same Origin rule as /ws: browsers always send one; other clients have no ambient credentials.
+      allowRequest: (req, callback) => {
+        const origin = req.headers.origin;
+        if (origin && !anyOrigin && !allowedOrigins.has(origin)) {
+          logger.warn({ origin }, 'refused Socket.IO handshake from a foreign origin');
+          callback('Origin not allowed', false);
+          return;
+        }
+        callback(null, true);
+      },
+    });
+    // engine.io's uWS behavior has no closeOnBackpressureLimit option; without it uWS silently drops
+    // what a slow consumer cannot take. Closed instead, the client reconnects and resumes with `since`.
+    const ws = app.ws.bind(app);
+    app.ws = <T>(pattern: string, behavior: WebSocketBehavior<T>) => ws(pattern, { ...behavior, maxBackpressure: 1024 * 1024, closeOnBackpressureLimit: 1 });
+    try {
+      this.io.attachApp(app);
+    } finally {
+      app.ws = ws;
+    }
+    this.io.use((socket, next) => {
+      this.handshake(socket).then(
+        () => next(),
+        (error: unknown) => {
+          const refusal = error instanceof AppError ? error : new Unauthorized('Invalid token');
+          next(Object.assign(new Error(refusal.message), { data: { code: refusal.code, message: refusal.message } }));
+        },
+      );
+    });
+    this.io.on('connection', (socket) => this.connected(socket));
+  }
+
+  private async handshake(socket: Socket): Promise<void> {
+    const { headers, address } = socket.handshake;
+    const ip = this.options.address.resolve(address, (name) => {
+      const value = headers[name];
+      return Array.isArray(value) ? value.join(',') : value;
+    });
+    this.options.registry.admit(ip);
+    const token = handshakeToken(socket);
+    if (!token) throw new Unauthorized('Authentication required: pass auth: {token}, an Authorization: Bearer header, the access cookie or ?token=');
+    const principal = await this.options.dispatcher.authenticateHandshake(token);
+    const conn = new SocketIoConnection(this.options.nextConnId(), ip, this.options.dispatcher.initialTokens, socket);
+    conn.principal = principal;
+    socket.data.conn = conn;
+  }
+
+  private connected(socket: Socket): void {
+    const conn = socket.data.conn as SocketIoConnection;
+    this.open += 1;
+    this.options.dispatcher.opened(conn);
+    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+      if (packet.type === 'message') conn.lastPacketBytes = typeof packet.data === 'string' ? Buffer.byteLength(packet.data) : 0;
+    });
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (...values: unknown[]) => void) : undefined;
+      if (conn.lastPacketBytes > this.options.maxFrameBytes) {
+        this.options.dispatcher.refuse(conn, new PayloadTooLarge(`Frame of ${conn.lastPacketBytes} bytes exceeds the ${this.options.maxFrameBytes}-byte limit`), ack);
+        return;
+      }
+      this.options.dispatcher.dispatch(conn, event, args[0], ack);
+    });
+    socket.on('disconnect', () => {
+      this.open -= 1;
+      this.options.dispatcher.closed(conn);
+    });
+  }
+
+  publish(topic: string, event: string, data: unknown, except: Connection | undefined): void {
+    if (this.open === 0) return;
+    const payload = specPayload(event, data);
+    if (except instanceof SocketIoConnection && !except.closed) except.socket.to(topic).emit(event, payload);
+    else this.io.to(topic).emit(event, payload);
+  }
+
+  close(): void {
+    this.io.disconnectSockets(true);
+    void this.io.close();
+  }
+}
