@@ -12,7 +12,7 @@ import { send } from '../support/messaging.js';
 import { cliEnv, connectEmbedded } from '../support/ops.js';
 
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
-const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000' };
+const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000', WS_USER_EVENTS_PER_SECOND: '100000' };
 // eslint-disable-next-line no-control-regex
 const ansi = /\x1b\[[0-9;?]*[A-Za-z]/g;
 

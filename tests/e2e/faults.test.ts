@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `chatd-${label}-`));
-const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000' };
+const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000', WS_USER_EVENTS_PER_SECOND: '100000' };
 
 const databasePid = (dataDir: string) => (JSON.parse(readFileSync(join(dataDir, 'db', 'embedded.json'), 'utf8')) as { pid: number }).pid;
 

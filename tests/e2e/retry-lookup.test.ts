@@ -10,7 +10,7 @@ import { join as joinRoom, send } from '../support/messaging.js';
 import { connectEmbedded } from '../support/ops.js';
 
 // The embedded database logs every request it gets (at debug), so the test sees what chatd asked it.
-const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000', LOG_LEVEL: 'debug', CHATD_FERRETDB_LOG_LEVEL: 'debug' };
+const SERVER_ENV = { WS_EVENTS_PER_SECOND: '100000', WS_USER_EVENTS_PER_SECOND: '100000', LOG_LEVEL: 'debug', CHATD_FERRETDB_LOG_LEVEL: 'debug' };
 
 /** Requests chatd made to FerretDB that filter messages by clientMsgId: each one reads the whole collection there. */
 function clientMsgIdQueries(server: ChatdServer, from: number): string[] {
