@@ -5,7 +5,7 @@
 //   config:     src/config
 //   infra:      src/db (migrations included), src/http, src/realtime
 //   modules:    src/modules (one folder per capability)
-//   ops:        src/ops (backup, retention, doctor)
+//   ops:        src/ops (backup, retention, doctor), src/metrics
 //   composition src/services.ts, src/server.ts
 //   cli:        src/cli
 const core = '^src/(core/|errors\\.ts$|logger\\.ts$|format\\.ts$|version\\.ts$|schemas\\.ts$)';
@@ -38,18 +38,18 @@ module.exports = {
       comment: 'db, http and realtime serve every module; what they share with modules lives in src/core. Migrations are history: they copy what they need.',
       severity: 'error',
       from: { path: '^src/(db|http|realtime)/' },
-      to: { path: `^src/(modules|ops|cli)/|${composition}` },
+      to: { path: `^src/(modules|ops|metrics|cli)/|${composition}` },
     },
     {
       name: 'modules-never-import-ops-cli-or-composition',
       severity: 'error',
       from: { path: '^src/modules/' },
-      to: { path: `^src/(ops|cli)/|${composition}` },
+      to: { path: `^src/(ops|metrics|cli)/|${composition}` },
     },
     {
       name: 'ops-never-imports-cli-or-composition',
       severity: 'error',
-      from: { path: '^src/ops/' },
+      from: { path: '^src/(ops|metrics)/' },
       to: { path: `^src/cli/|${composition}` },
     },
     {

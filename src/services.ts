@@ -47,6 +47,7 @@ import { roomsRoutes } from './modules/rooms/routes.js';
 import { RoomsService } from './modules/rooms/service.js';
 import type { RealtimePublisher } from './realtime/publisher.js';
 import type { HubModule } from './realtime/types.js';
+import type { ChatdMetrics } from './metrics/registry.js';
 
 export interface ServiceDeps {
   config: Config;
@@ -58,6 +59,8 @@ export interface ServiceDeps {
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
+  /** Present when METRICS_PORT is set. */
+  metrics?: ChatdMetrics;
 }
 
 /** A user's stored name, for the hub's typing relays. */
@@ -81,7 +84,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, logger, db, maintenanceDb, engine, realtime }: ServiceDeps): Services {
+export function createServices({ config, logger, db, maintenanceDb, engine, realtime, metrics }: ServiceDeps): Services {
   const live = new LiveStatuses();
   const accounts = createAccounts({ config, logger, db, realtime, presence: live });
   const { signer, authenticator } = accounts;
@@ -120,6 +123,7 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
     queueMax: config.MESSAGE_QUEUE_MAX,
     writeDeadlineMs: config.DB_TIMEOUT_MS,
     storage: storageHealth,
+    onStoreLatency: metrics && ((seconds) => metrics.messageStored(seconds)),
   });
   const rooms = new RoomsService({
     rooms: roomsRepo,
@@ -170,7 +174,8 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
         usersService: accounts.usersService,
         oauth: accounts.oauth,
         signer,
-        secureCookies: config.NODE_ENV === 'production',
+        // Browsers drop Secure cookies over plain http://, so the scheme users reach chatd by decides.
+        secureCookies: new URL(config.PUBLIC_URL).protocol === 'https:',
         oauthSuccessUrl: config.OAUTH_SUCCESS_URL,
         webLanding: webAppBuilt() ? '/oauth/done' : undefined,
       }),

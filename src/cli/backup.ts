@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ArchiveDamaged } from '../ops/backup/archive.js';
-import { backupAndRecord } from '../ops/backup/backup.js';
+import { backupAndRecord, BackupRefused } from '../ops/backup/backup.js';
 import { CollectionsRepo } from '../ops/backup/collections-repo.js';
 import { listBackups } from '../ops/backup/store.js';
 import { verifyArchive } from '../ops/backup/verify.js';
@@ -8,6 +8,7 @@ import { commandLogger, configFor, withDatabase, type GlobalOptions } from './co
 import { CliError } from './errors.js';
 import { formatAge, formatBytes, formatCount } from '../format.js';
 import { progressLine } from './progress.js';
+import { refuseUnknownSubcommand } from './suggest.js';
 
 interface BackupOptions {
   out?: string;
@@ -33,7 +34,9 @@ export function registerBackup(program: Command): void {
     .description('write the database and the uploads to one archive (safe while chatd serve runs)')
     .option('-o, --out <file>', 'archive to write (default BACKUP_DIR/chatd-<timestamp>.tar.gz)')
     .option('--verify <file>', 'check an archive\'s manifest and every checksum; touches nothing')
+    .allowExcessArguments()
     .action(async (options: BackupOptions, cmd: Command) => {
+      refuseUnknownSubcommand(cmd);
       if (options.verify !== undefined) {
         if (options.out !== undefined) throw new CliError('--verify and --out cannot be combined');
         await verify(options.verify);
@@ -62,6 +65,7 @@ export function registerBackup(program: Command): void {
               ),
           });
         } catch (error) {
+          if (error instanceof BackupRefused) throw new CliError(`backup refused: ${error.message}`);
           throw new CliError(`backup failed: ${(error as Error).message}`, 'nothing was written; the database was not changed');
         } finally {
           progress.done();

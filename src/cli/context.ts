@@ -8,10 +8,15 @@ export interface GlobalOptions {
   envFile?: string;
 }
 
-/** Loads and validates the configuration, turning problems into the exit-code-2 error. */
-export function configFor(options: GlobalOptions): Config {
+/**
+ * Loads and validates the configuration, turning problems into the exit-code-2 error. `overrides`
+ * are settings given as command-line flags: they win over the environment and are validated as
+ * the variables they stand for.
+ */
+export function configFor(options: GlobalOptions, overrides: Record<string, string | undefined> = {}): Config {
   try {
-    return loadConfig({ envFile: options.envFile });
+    const given = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+    return loadConfig({ envFile: options.envFile, env: { ...process.env, ...given } });
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     throw new CliError(`could not read the configuration: ${(error as Error).message}`);

@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import { migrate, migrationStatus } from '../db/migrate.js';
 import { commandLogger, configFor, withDatabase, type GlobalOptions } from './context.js';
+import { refuseUnknownSubcommand } from './suggest.js';
 
 export function registerMigrate(program: Command): void {
   const command = program
     .command('migrate')
     .description('apply pending database migrations (safe while chatd serve runs; a lock keeps runs apart)')
+    .allowExcessArguments()
     .action(async (_options: unknown, cmd: Command) => {
+      refuseUnknownSubcommand(cmd);
       const config = configFor(cmd.optsWithGlobals<GlobalOptions>());
       const logger = commandLogger(config);
       await withDatabase(config, logger, async ({ db }) => {

@@ -6,6 +6,9 @@ import { CliError } from './errors.js';
 
 interface ServeOptions extends GlobalOptions {
   migrate: boolean;
+  port?: string;
+  wsPort?: string;
+  host?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -13,8 +16,11 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('run the REST API and the WebSocket hub (starts the embedded database when MONGODB_URI is empty)')
     .option('--no-migrate', 'do not apply pending migrations at start')
+    .option('--port <port>', 'REST API port (the same as PORT=<port>)')
+    .option('--ws-port <port>', 'WebSocket hub port (the same as WS_PORT=<port>)')
+    .option('--host <address>', 'listen address (the same as HOST=<address>)')
     .action(async (options: ServeOptions, command: Command) => {
-      const config = configFor({ ...command.optsWithGlobals<GlobalOptions>(), ...options });
+      const config = configFor({ ...command.optsWithGlobals<GlobalOptions>(), ...options }, { PORT: options.port, WS_PORT: options.wsPort, HOST: options.host });
       const logger = createLogger({ level: config.LOG_LEVEL });
       let server;
       try {

@@ -41,13 +41,21 @@ export interface LoadOptions {
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const envFile = resolve(cwd, options.envFile ?? env.CHATD_ENV_FILE ?? '.env');
+  const named = options.envFile ?? (env.CHATD_ENV_FILE?.trim() || undefined);
+  const envFile = resolve(cwd, named ?? '.env');
+  // A settings file asked for by name must exist: silently running on defaults would be worse.
+  if (named !== undefined && !existsSync(envFile)) {
+    throw new ConfigError([{ variable: options.envFile !== undefined ? '--env-file' : 'CHATD_ENV_FILE', message: `${envFile} does not exist` }]);
+  }
   const fromFile = existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
 
+  // An empty variable means "not set", as in most twelve-factor loaders: it neither counts nor
+  // hides the file's value (compose passes every line of an env_file, blanks included).
   const merged: Record<string, string> = {};
-  for (const [key, value] of Object.entries({ ...fromFile, ...env })) {
-    // An empty variable means "not set", as in most twelve-factor loaders.
-    if (typeof value === 'string' && value.trim() !== '') merged[key] = value.trim();
+  for (const source of [fromFile, env]) {
+    for (const [key, value] of Object.entries(source)) {
+      if (typeof value === 'string' && value.trim() !== '') merged[key] = value.trim();
+    }
   }
 
   const parsed = configSchema.safeParse(merged);

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 
@@ -37,11 +38,38 @@ const secret = z
 /** A node-cron expression: five fields, or six with seconds first. */
 const cronExpression = z.string().refine((value) => cron.validate(value), 'must be a cron expression such as "0 3 * * *" (five fields, or six with seconds first)');
 
+/**
+ * A listen address: an IPv4 or IPv6 address, or a host name. Dotted numbers must be a real IPv4
+ * address (999.1.1.1 is a typo, not a name to look up).
+ */
+const listenAddress = z.string().min(1).refine((value) => {
+  if (/^[\d.]+$/.test(value)) return isIPv4(value);
+  if (value.includes(':')) return isIPv6(value.replace(/^\[|\]$/g, ''));
+  return /^(?=.{1,253}$)[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?(?:\.[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?)*$/i.test(value);
+}, 'must be an IP address such as 0.0.0.0, 127.0.0.1 or ::, or a host name');
+
 const commaList = z.string().transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
 
 /** A comma-separated list of ICE server URIs whose scheme matches `schemes` (RFC 7064/7065). */
 const iceUrls = (schemes: RegExp, example: string) =>
   commaList.pipe(z.array(z.string().regex(schemes, `each entry must look like ${example}`)));
+/**
+ * Browser origins as browsers send them in `Origin` (scheme://host[:port], no path, no trailing
+ * slash), or `*`; anything else could never match and would be echoed to browsers as is.
+ */
+const origins = commaList.pipe(
+  z.array(
+    z.string().refine((value) => {
+      if (value === '*') return true;
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+      } catch {
+        return false;
+      }
+    }, 'each entry must be * or an http:// or https:// origin such as https://chat.example.com (scheme, host and port only: no path, no trailing slash)'),
+  ),
+);
 const rateLimitPattern = /^(\d+)\s*\/\s*(\d+\s*(?:ms|s|m|h|d)?)$/;
 
 /** A rate limit such as `5/15m`: that many attempts per window, as points and whole seconds. */
@@ -60,17 +88,23 @@ const rateLimit = z
 export const configSchema = z
   .object({
     NODE_ENV: z.enum(['production', 'development', 'test']).default('production')
-      .describe('production, development or test. production turns on Secure cookies.'),
+      .describe('production, development or test. Cookies are Secure when PUBLIC_URL is https://, whatever this says.'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
       .describe('Log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON lines (pretty on a terminal).'),
-    HOST: z.string().min(1).default('0.0.0.0')
+    HOST: listenAddress.default('0.0.0.0')
       .describe('Address both servers listen on. 127.0.0.1 keeps chatd private to this machine (behind a reverse proxy).'),
     PORT: port.default(3000).describe('Port of the REST API (Koa).'),
     WS_PORT: port.default(3001).describe('Port of the WebSocket hub (uWebSockets.js), path /ws.'),
     PUBLIC_URL: httpUrl.default('http://localhost:3000')
       .describe('The address users reach chatd at (used for OAuth redirects, avatars and e-mail links).'),
-    CORS_ORIGIN: commaList.pipe(z.array(z.string().refine((origin) => origin === '*' || httpUrl.safeParse(origin).success, 'each entry must be * or an http:// or https:// origin'))).optional()
+    CORS_ORIGIN: origins.optional()
       .describe('Comma-separated browser origins allowed to call the API and open the hub. Defaults to the origin of PUBLIC_URL.'),
+    ALLOW_SLOW_HUB: bool.default(false)
+      .describe('Serve even when uWebSockets.js cannot load its native binary (any Node.js but 20), on its JavaScript fallback, which is many times slower. Only for trying chatd out.'),
+    METRICS_PORT: port.optional()
+      .describe('Port of the Prometheus endpoint GET /metrics, kept off the public ports. Empty: no metrics endpoint.'),
+    METRICS_HOST: listenAddress.default('127.0.0.1')
+      .describe('Address the metrics endpoint listens on. 127.0.0.1 keeps it to this machine; 0.0.0.0 in a container whose port you publish only to Prometheus.'),
     TRUST_PROXY: bool.default(false)
       .describe('Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. Only enable behind one.'),
     MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional()
@@ -191,6 +225,9 @@ export const configSchema = z
     }
     if (config.PORT === config.WS_PORT) {
       ctx.addIssue({ code: 'custom', path: ['WS_PORT'], message: `must differ from PORT (both are ${config.PORT})` });
+    }
+    if (config.METRICS_PORT !== undefined && (config.METRICS_PORT === config.PORT || config.METRICS_PORT === config.WS_PORT)) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: `must differ from PORT and WS_PORT (it is ${config.METRICS_PORT})` });
     }
   });
 

@@ -34,6 +34,8 @@ export interface OpenOptions {
    * Without it, a command uses the database of the process owning the directory, if any.
    */
   exclusive?: boolean;
+  /** Emit the driver's command events (metrics time every command). */
+  monitorCommands?: boolean;
 }
 
 /** The database named by the URI's path, `chatd` when the path is empty. */
@@ -47,10 +49,11 @@ export function withoutCredentials(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-function clientFor(uri: string, deadlineMs?: number): MongoClient {
+function clientFor(uri: string, monitorCommands = false, deadlineMs?: number): MongoClient {
   const deadline = deadlineMs === undefined ? {} : { socketTimeoutMS: deadlineMs, waitQueueTimeoutMS: deadlineMs };
   return new MongoClient(uri, {
     ...deadline,
+    monitorCommands,
     serverSelectionTimeoutMS: Math.min(5000, deadlineMs ?? 5000),
     // Let the driver keep retrying during a restart of the embedded server instead of failing fast.
     retryReads: true,
@@ -64,7 +67,7 @@ function deadlinePools(uri: string, name: string): { withDeadline(timeoutMs: num
   const clients: MongoClient[] = [];
   return {
     async withDeadline(timeoutMs) {
-      const client = clientFor(uri, timeoutMs);
+      const client = clientFor(uri, false, timeoutMs);
       clients.push(client);
       await client.connect();
       return client.db(name);
@@ -85,7 +88,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
     // The server owns the uploads and keeps state in memory that nobody else may write behind
     // its back, so serve and restore hold the data directory on MongoDB too.
     const ownership = options.exclusive ? await DataDirOwnership.acquire(config.CHATD_DATA_DIR, options.command ?? 'command') : undefined;
-    const client = clientFor(config.MONGODB_URI);
+    const client = clientFor(config.MONGODB_URI, options.monitorCommands);
     try {
       await client.connect();
     } catch (error) {
@@ -114,7 +117,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
   if (owner && options.exclusive) throw new DataDirInUse(dataDir, owner);
   if (owner) {
     if (!owner.databaseUri) throw new DataDirInUse(dataDir, owner);
-    return connectEmbedded(`${owner.databaseUri}/chatd?directConnection=true`, 'embedded-shared', undefined, undefined);
+    return connectEmbedded(`${owner.databaseUri}/chatd?directConnection=true`, 'embedded-shared', undefined, undefined, options.monitorCommands);
   }
   const ownership = await DataDirOwnership.acquire(dataDir, options.command ?? 'command');
   let embedded: EmbeddedDatabase | undefined;
@@ -128,7 +131,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
     });
     const baseUri = await embedded.start();
     ownership.update({ databaseUri: baseUri });
-    return await connectEmbedded(`${baseUri}/chatd?directConnection=true`, 'embedded', embedded, ownership);
+    return await connectEmbedded(`${baseUri}/chatd?directConnection=true`, 'embedded', embedded, ownership, options.monitorCommands);
   } catch (error) {
     await embedded?.stop().catch(() => undefined);
     await ownership.release();
@@ -136,8 +139,8 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
   }
 }
 
-async function connectEmbedded(uri: string, kind: 'embedded' | 'embedded-shared', embedded: EmbeddedDatabase | undefined, ownership: DataDirOwnership | undefined): Promise<Database> {
-  const client = clientFor(uri);
+async function connectEmbedded(uri: string, kind: 'embedded' | 'embedded-shared', embedded: EmbeddedDatabase | undefined, ownership: DataDirOwnership | undefined, monitorCommands = false): Promise<Database> {
+  const client = clientFor(uri, monitorCommands);
   await client.connect();
   const deadlines = deadlinePools(uri, 'chatd');
   return {

@@ -96,6 +96,8 @@ export class EmbeddedDatabase {
   private child: ChildProcess | undefined;
   private stopping = false;
   private restarts = 0;
+  /** Unexpected exits over the supervisor's life (`restarts` counts only the current run of failures, for the back-off). */
+  exitsTotal = 0;
   private address: string | undefined;
   uri: string | undefined;
 
@@ -183,6 +185,7 @@ export class EmbeddedDatabase {
   private onExit(launcher: string, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.stopping) return;
     this.restarts += 1;
+    this.exitsTotal += 1;
     const delay = Math.min(10_000, 250 * 2 ** Math.min(this.restarts, 6));
     this.options.logger.error({ code, signal, restartInMs: this.options.restart ? delay : undefined }, 'embedded database exited unexpectedly');
     if (!this.options.restart) return;

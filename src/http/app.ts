@@ -5,7 +5,7 @@ import type { Config } from '../config/load.js';
 import type { Logger } from '../logger.js';
 import { jsonBody } from './body.js';
 import { noStoreByDefault } from './cache-control.js';
-import type { ChatdState } from './context.js';
+import type { ChatdMiddleware, ChatdState } from './context.js';
 import { errorEnvelope } from './errors.js';
 import { requestLog } from './request-log.js';
 import { loadWebApp, webAppMiddleware, webClientRoutes } from './web-app.js';
@@ -17,10 +17,12 @@ export interface HttpAppOptions {
   routers: Router[];
   /** The built web app served at `/`; undefined when it was not built. */
   webApp?: ReturnType<typeof loadWebApp>;
+  /** Times requests by route and status (when METRICS_PORT is set). */
+  metrics?: ChatdMiddleware;
 }
 
 /** The Koa application: logging, the error envelope, security headers, CORS, body limits, routes. */
-export function createHttpApp({ config, logger, routers, webApp }: HttpAppOptions): Koa<ChatdState> {
+export function createHttpApp({ config, logger, routers, webApp, metrics }: HttpAppOptions): Koa<ChatdState> {
   // Behind one trusted proxy the client address is the last X-Forwarded-For entry (the one the
   // proxy appended); entries before it come from the client and could be anything.
   const app = new Koa<ChatdState>({ proxy: config.TRUST_PROXY, maxIpsCount: 1 });
@@ -29,6 +31,7 @@ export function createHttpApp({ config, logger, routers, webApp }: HttpAppOption
   app.silent = true;
   const allowed = new Set(config.CORS_ORIGIN);
 
+  if (metrics) app.use(metrics);
   app.use(requestLog(logger.child({ component: 'http' })));
   // Outside the envelope, so error answers get the header too.
   app.use(noStoreByDefault);

@@ -4,7 +4,7 @@ import { zodDetails } from '../http/validate.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, Principal } from '../core/principal.js';
 import type { ConnectionRegistry } from './registry.js';
-import { handler, type Connection, type HubHandler, type HubModule, type Reply, type ReplyTo } from './types.js';
+import { handler, type Connection, type HubHandler, type HubMetrics, type HubModule, type Reply, type ReplyTo } from './types.js';
 
 /** Close codes the hub uses. */
 export const CloseCode = { goingAway: 1001, policyViolation: 1008, tooBig: 1009 } as const;
@@ -23,6 +23,7 @@ export interface DispatcherOptions {
   /** Refused frames (invalid, oversize, over a rate) per 10 s after which a connection is closed. */
   refusedFramesLimit: number;
   authTimeoutSeconds: number;
+  metrics?: HubMetrics;
 }
 
 interface Bucket {
@@ -169,6 +170,7 @@ export class Dispatcher {
   /** Runs one client event: checks, the handler, and the reply or error to `replyTo`. */
   dispatch(conn: Connection, event: string, data: unknown, replyTo: ReplyTo): void {
     const definition = this.handlers.get(event);
+    this.options.metrics?.received(definition ? event : 'unknown');
     // Before authentication every event but the public ones is answered alike, known or not.
     if (!conn.principal && definition?.auth !== false) {
       this.refuse(conn, new Unauthorized('Authenticate first: send {"event":"authenticate","data":{"token":"..."}}'), replyTo);

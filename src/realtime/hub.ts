@@ -6,7 +6,7 @@ import { ClientAddress } from './address.js';
 import { CloseCode, Dispatcher } from './dispatcher.js';
 import { ConnectionRegistry } from './registry.js';
 import { SocketIoTransport } from './socketio-transport.js';
-import type { HubModule } from './types.js';
+import type { HubMetrics, HubModule } from './types.js';
 import { WsTransport } from './ws-transport.js';
 
 export { CloseCode } from './dispatcher.js';
@@ -17,6 +17,7 @@ export interface HubOptions {
   authenticator: Authenticator;
   /** Frames per second a connection may send (burst = 2×); default WS_EVENTS_PER_SECOND. */
   messagesPerSecond?: number;
+  metrics?: HubMetrics;
 }
 
 /**
@@ -38,7 +39,7 @@ export class Hub {
   constructor(options: HubOptions) {
     const { config, logger } = options;
     const log = logger.child({ component: 'hub' });
-    this.registry = new ConnectionRegistry({ connectionsPerUser: config.WS_CONNECTIONS_PER_USER, connectionsPerAddress: config.WS_CONNECTIONS_PER_ADDRESS });
+    this.registry = new ConnectionRegistry({ connectionsPerUser: config.WS_CONNECTIONS_PER_USER, connectionsPerAddress: config.WS_CONNECTIONS_PER_ADDRESS }, options.metrics);
     this.dispatcher = new Dispatcher({
       logger,
       authenticator: options.authenticator,
@@ -47,6 +48,7 @@ export class Hub {
       userEventsPerSecond: config.WS_USER_EVENTS_PER_SECOND,
       refusedFramesLimit: config.WS_REFUSED_FRAMES_LIMIT,
       authTimeoutSeconds: config.WS_AUTH_TIMEOUT_SECONDS,
+      metrics: options.metrics,
     });
     this.address = new ClientAddress(config.TRUST_PROXY);
     this.app = uWS.App();

@@ -1,10 +1,12 @@
 import { RateLimited } from '../errors.js';
 import type { RealtimePublisher } from './publisher.js';
-import type { Connection, RoomBroadcaster } from './types.js';
+import type { Connection, HubMetrics, RoomBroadcaster } from './types.js';
 
 /** How a transport fans one event out to a topic's subscribers on its own sockets. */
 export interface TopicPublisher {
   publish(topic: string, event: string, data: unknown, except: Connection | undefined): void;
+  /** How many of its sockets subscribe to `topic` (asked only when metrics are on). */
+  subscribers(topic: string): number;
 }
 
 export interface RegistryLimits {
@@ -31,7 +33,7 @@ export class ConnectionRegistry implements RealtimePublisher, RoomBroadcaster {
   private outbox = new Map<Connection, [string, unknown][]>();
   private outboxFlush: NodeJS.Immediate | undefined;
 
-  constructor(private readonly limits: RegistryLimits) {}
+  constructor(private readonly limits: RegistryLimits, private readonly metrics?: HubMetrics) {}
 
   addTransport(transport: TopicPublisher): void {
     this.transports.push(transport);
@@ -92,6 +94,11 @@ export class ConnectionRegistry implements RealtimePublisher, RoomBroadcaster {
   /** Sends one event to every subscriber of `topic` on every transport. */
   publish(topic: string, event: string, data: unknown, except?: Connection): void {
     for (const transport of this.transports) transport.publish(topic, event, data, except);
+    if (this.metrics) {
+      let deliveries = except ? -1 : 0;
+      for (const transport of this.transports) deliveries += transport.subscribers(topic);
+      this.metrics.sent(event, Math.max(0, deliveries));
+    }
   }
 
   /**
@@ -100,18 +107,23 @@ export class ConnectionRegistry implements RealtimePublisher, RoomBroadcaster {
    * is a loop over one or two sockets.
    */
   sendToUser(userId: string, event: string, data: unknown): void {
-    for (const conn of this.connectionsOf(userId)) conn.push(event, data);
+    const connections = this.connectionsOf(userId);
+    for (const conn of connections) conn.push(event, data);
+    this.metrics?.sent(event, connections.length);
   }
 
   sendToUsers(userIds: Iterable<string>, event: string, data: unknown): void {
+    let deliveries = 0;
     for (const userId of userIds) {
       for (const conn of this.connectionsOf(userId)) {
+        deliveries += 1;
         const queued = this.outbox.get(conn);
         if (queued) queued.push([event, data]);
         else this.outbox.set(conn, [[event, data]]);
       }
     }
     this.outboxFlush ??= setImmediate(() => this.flushOutbox());
+    this.metrics?.sent(event, deliveries);
   }
 
   /**

@@ -188,6 +188,10 @@ export class SocketIoTransport implements TopicPublisher {
     else this.io.to(topic).emit(event, payload);
   }
 
+  subscribers(topic: string): number {
+    return this.io.sockets.adapter.rooms.get(topic)?.size ?? 0;
+  }
+
   close(): void {
     this.io.disconnectSockets(true);
     void this.io.close();

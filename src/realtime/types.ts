@@ -101,6 +101,13 @@ export function handler<S extends z.ZodType>(definition: HubHandler<S>): HubHand
   return definition as unknown as HubHandler;
 }
 
+/** What the hub reports for metrics (src/metrics implements it); absent when metrics are off. */
+export interface HubMetrics {
+  received(event: string): void;
+  /** One frame of `event` serialised and written to `deliveries` sockets. */
+  sent(event: string, deliveries: number): void;
+}
+
 /** A capability's share of the hub: its events and its reactions to connections coming and going. */
 export interface HubModule {
   handlers?: Record<string, HubHandler>;

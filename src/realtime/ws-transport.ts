@@ -115,6 +115,10 @@ export class WsTransport implements TopicPublisher {
     else this.options.app.publish(topic, frame, false);
   }
 
+  subscribers(topic: string): number {
+    return this.options.app.numSubscribers(topic);
+  }
+
   private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
     const origin = req.getHeader('origin');
     const ip = this.options.address.of(res, req);

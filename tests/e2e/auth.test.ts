@@ -52,14 +52,15 @@ describe('register', () => {
     expect(cookies.get('chatd_access')!.attributes).toMatch(/SameSite=Lax/);
     expect(cookies.get('chatd_refresh')!.attributes).toMatch(/Path=\/api\/auth;.*HttpOnly/);
     expect(cookies.get('chatd_csrf')!.attributes).not.toMatch(/HttpOnly/);
-    // NODE_ENV=test: not Secure (production is).
+    // PUBLIC_URL is http:// here: not Secure (tests/e2e/secure-cookies.test.ts covers https://).
     expect(cookies.get('chatd_access')!.attributes).not.toMatch(/Secure/);
   });
 
   it('gives a default avatar URL that serves a generated SVG with the initials', async () => {
     const account = await register(api, { ...uniqueAccount(), username: `jane_doe_${randomBytes(2).toString('hex')}` });
     const avatarUrl: string = account.response.body.user.avatar;
-    expect(avatarUrl).toBe(`http://localhost:${server.httpPort}/api/users/${account.id}/avatar`);
+    // A path on the API's origin: it keeps working whatever PUBLIC_URL becomes.
+    expect(avatarUrl).toBe(`/api/users/${account.id}/avatar`);
     const image = await fetch(`${server.baseUrl}/api/users/${account.id}/avatar`);
     expect(image.status).toBe(200);
     expect(image.headers.get('content-type')).toMatch(/^image\/svg\+xml/);

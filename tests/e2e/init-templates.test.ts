@@ -189,6 +189,6 @@ describe('chatd init renders the deployment templates', () => {
     expect(existsSync(join(samePortsDir, '.env'))).toBe(false);
     const badOrigin = await runChatd(['init', '--yes', '--cors-origin', 'https://ok.example,ftp://no.example'], { cwd: tempDir() });
     expect(badOrigin.code).toBe(1);
-    expect(badOrigin.stderr.split('\n')[0]).toBe('chatd: --cors-origin each entry must be * or an http:// or https:// origin (got "https://ok.example,ftp://no.example")');
+    expect(badOrigin.stderr.split('\n')[0]).toBe('chatd: --cors-origin each entry must be * or an http:// or https:// origin such as https://chat.example.com (scheme, host and port only: no path, no trailing slash) (got "https://ok.example,ftp://no.example")');
   });
 });

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db, MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectTestDb, repoRoot, startChatd, type ChatdServer } from '../support/chatd.js';
+import { runProcess, type ProcessResult } from '../support/process.js';
 
 let server: ChatdServer;
 let client: MongoClient;
@@ -26,17 +26,9 @@ function readmeExamples(): string {
   return section[1]!;
 }
 
-function bash(script: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // -e -u -o pipefail: a failing command or an unset variable stops the run instead of going unnoticed.
-    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function bash(script: string, env: Record<string, string>): Promise<ProcessResult> {
+  // -e -u -o pipefail: a failing command or an unset variable stops the run instead of going unnoticed.
+  return runProcess('bash', ['-euo', 'pipefail', '-c', script], { env: { ...process.env, ...env } });
 }
 
 describe("README's curl examples", () => {

@@ -167,10 +167,10 @@ describe('upgrading a database at migration 0001', { timeout: 180_000 }, () => {
     expect(status.stdout).toMatch(/0002-message-index\s+pending/);
     const applied = await runChatd(['migrate'], { cwd: dataDir, env });
     expect(applied.code, applied.stderr).toBe(0);
-    expect(applied.stdout).toMatch(/applied 1 migration\(s\): 0002-message-index/);
+    expect(applied.stdout).toMatch(/applied 2 migration\(s\): 0002-message-index, 0003-relative-avatars/);
     const after = await databaseDigest(db);
     expect(without(after, 'migrations')).toEqual(without(before, 'migrations'));
-    expect(after.migrations!.count).toBe(2);
+    expect(after.migrations!.count).toBe(3);
     expect(await db.collection('message_index').findOne({ _id: 'state' as never })).toMatchObject({ clean: true, messages: 50 });
     const again = await runChatd(['migrate'], { cwd: dataDir, env });
     expect(again.stdout).toMatch(/nothing to apply/);
@@ -207,7 +207,7 @@ describe('upgrading a database at migration 0001', { timeout: 180_000 }, () => {
       expect(await server.stop()).toBe(0);
     }
     expect(without(await databaseDigest(db), 'migrations', 'users')).toEqual(without(before, 'migrations', 'users'));
-    expect((await db.collection('migrations').find().toArray()).map((record) => record._id)).toEqual(['0001-initial', '0002-message-index']);
+    expect((await db.collection('migrations').find().toArray()).map((record) => record._id)).toEqual(['0001-initial', '0002-message-index', '0003-relative-avatars']);
     // The uploads were never touched.
     expect(readFileSync(join(dataDir, 'uploads', seeded.picture.storedName), 'utf8')).toBe(seeded.bytes);
   });

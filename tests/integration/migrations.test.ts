@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db, MongoClient } from 'mongodb';
+import { ObjectId, type Db, type MongoClient } from 'mongodb';
+import { migration as relativeAvatars } from '../../src/db/migrations/0003-relative-avatars.js';
 import { migrate, migrationStatus, pendingMigrations } from '../../src/db/migrate.js';
 import type { Migration } from '../../src/db/migrations/types.js';
 import { createLogger } from '../../src/logger.js';
@@ -35,6 +36,28 @@ describe('migrations', () => {
     const messages = db.collection('messages');
     await messages.insertOne({ senderId: 'u1', clientMsgId: 'c1', roomId: 'r' });
     await expect(messages.insertOne({ senderId: 'u1', clientMsgId: 'c1', roomId: 'r' })).rejects.toMatchObject({ code: 11000 });
+  });
+
+  it('0003 makes stored default avatars relative (any old PUBLIC_URL), keeps chosen pictures, and can run twice', async () => {
+    const users = db.collection('avatars_probe_users');
+    const probe = { collection: (name: string) => (name === 'users' ? users : db.collection(name)) } as unknown as Db;
+    const [own, prefixed, chosen, other, none] = [new ObjectId(), new ObjectId(), new ObjectId(), new ObjectId(), new ObjectId()];
+    await users.insertMany([
+      { _id: own, avatar: `http://localhost:3000/api/users/${own.toHexString()}/avatar` },
+      { _id: prefixed, avatar: `https://chat.example.com/chat/api/users/${prefixed.toHexString()}/avatar` },
+      { _id: chosen, avatar: 'https://images.example/me.png' },
+      // Another user's generated avatar, chosen on purpose: a picture like any other.
+      { _id: other, avatar: `http://localhost:3000/api/users/${own.toHexString()}/avatar` },
+      { _id: none, avatar: null },
+    ]);
+    await relativeAvatars.up(probe);
+    await relativeAvatars.up(probe);
+    const avatars = new Map((await users.find().toArray()).map((user) => [user._id.toHexString(), user.avatar]));
+    expect(avatars.get(own.toHexString())).toBe(`/api/users/${own.toHexString()}/avatar`);
+    expect(avatars.get(prefixed.toHexString())).toBe(`/api/users/${prefixed.toHexString()}/avatar`);
+    expect(avatars.get(chosen.toHexString())).toBe('https://images.example/me.png');
+    expect(avatars.get(other.toHexString())).toBe(`http://localhost:3000/api/users/${own.toHexString()}/avatar`);
+    expect(avatars.get(none.toHexString())).toBeNull();
   });
 
   it('lets only one of two concurrent runs apply a migration', async () => {

@@ -36,6 +36,35 @@ describe('configuration', () => {
     expect(config.envFile).toBe(join(cwd, '.env'));
   });
 
+  it('lets an empty variable mean "not set" without hiding the value in .env', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'chatd-config-'));
+    writeFileSync(join(cwd, '.env'), `PORT=4000\nJWT_SECRET=${'c'.repeat(40)}\nJWT_REFRESH_SECRET=${'d'.repeat(40)}\n`);
+    const config = loadConfig({ env: { PORT: '', JWT_SECRET: '  ' }, cwd });
+    expect(config.PORT).toBe(4000);
+    expect(config.JWT_SECRET).toBe('c'.repeat(40));
+  });
+
+  it('refuses a settings file named by --env-file or CHATD_ENV_FILE that does not exist', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'chatd-config-'));
+    expect(() => loadConfig({ env: secrets, cwd, envFile: '/nope/.env' })).toThrow(/--env-file: \/nope\/\.env does not exist/);
+    expect(problemsOf({ ...secrets, CHATD_ENV_FILE: 'missing.env' }, cwd)).toEqual([`CHATD_ENV_FILE ${join(cwd, 'missing.env')} does not exist`]);
+    expect(loadConfig({ env: secrets, cwd }).envFile).toBeUndefined();
+  });
+
+  it('checks HOST, METRICS_HOST and CORS_ORIGIN', () => {
+    for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1', '[::1]', 'localhost', 'chat-box.lan']) {
+      expect(loadConfig({ env: { ...secrets, HOST: host, METRICS_HOST: host }, cwd: tmpdir() }).HOST).toBe(host);
+    }
+    for (const host of ['999.1.1.1', '1.2.3', 'not a host', '-bad.lan', ':::1']) {
+      expect(problemsOf({ ...secrets, HOST: host }), host).toEqual([expect.stringMatching(/^HOST must be an IP address/)]);
+    }
+    expect(loadConfig({ env: { ...secrets, CORS_ORIGIN: '*' }, cwd: tmpdir() }).CORS_ORIGIN).toEqual(['*']);
+    for (const origins of ['notanorigin', 'https://chat.example.com/', 'https://chat.example.com/app', 'ftp://files.example.com', 'http://a.example,nope']) {
+      expect(problemsOf({ ...secrets, CORS_ORIGIN: origins }), origins).toEqual([expect.stringMatching(/^CORS_ORIGIN each entry must be \* or an http:\/\/ or https:\/\/ origin such as/)]);
+    }
+    expect(problemsOf({ ...secrets, METRICS_PORT: '3000' })).toEqual(['METRICS_PORT must differ from PORT and WS_PORT (it is 3000)']);
+  });
+
   it('reports every problem at once, each naming its variable', () => {
     const problems = problemsOf({ PORT: 'notaport', WS_PORT: '70000', JWT_EXPIRY: 'soon', PUBLIC_URL: 'ftp://x', TRUST_PROXY: 'maybe' });
     expect(problems).toEqual(

@@ -8,24 +8,34 @@ const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta
 const known = new Set(Object.keys((configSchema as unknown as { _zod: { def: { shape?: object; in?: { shape: object } } } })._zod.def.shape ?? {}));
 
 describe('deployment files', () => {
-  it('docker-compose.yml sets only variables the configuration knows', () => {
-    const compose = parse(read('docker-compose.yml')) as { services: Record<string, { environment?: Record<string, unknown>; depends_on?: unknown; healthcheck?: unknown; image?: string }> };
+  it('docker-compose.yml is chatd alone on its embedded database, reading .env, healthy only when ready', () => {
+    const compose = parse(read('docker-compose.yml')) as { services: Record<string, { environment?: Record<string, unknown>; env_file?: unknown; healthcheck?: { test: string[] }; volumes?: string[] }> };
+    expect(Object.keys(compose.services)).toEqual(['chatd']);
     const chatd = compose.services.chatd!;
-    const variables = Object.keys(chatd.environment ?? {});
-    expect(variables.length).toBeGreaterThan(5);
-    expect(variables.filter((name) => !known.has(name))).toEqual([]);
-    expect(chatd.environment!.MONGODB_URI).toBe('mongodb://mongo:27017/chatd');
-    expect(chatd.depends_on).toEqual({ mongo: { condition: 'service_healthy' } });
-    expect(compose.services.mongo!.image).toBe('mongo:7');
-    expect(compose.services.mongo!.healthcheck).toBeDefined();
+    expect(Object.keys(chatd.environment ?? {}).filter((name) => !known.has(name))).toEqual([]);
+    expect(chatd.environment!.MONGODB_URI).toBeUndefined();
+    expect(chatd.env_file).toBe('.env');
+    expect(chatd.healthcheck!.test).toEqual(['CMD', 'chatd-healthcheck']);
+    expect(read('docker/healthcheck.mjs')).toMatch(/\/readyz/);
+    expect(chatd.volumes).toEqual(['chatd-data:/data']);
   });
 
-  it('the Dockerfile is multi-stage on node:20-bookworm-slim, non-root, with a healthcheck', () => {
+  it('the MongoDB compose template reads the env file and checks readiness too', () => {
+    const template = read('templates/docker-compose-mongodb.yml.template');
+    expect(template).toMatch(/env_file: \{\{ENV_FILE\}\}/);
+    expect(template).toMatch(/test: \["CMD", "chatd-healthcheck"\]/);
+    expect(template).toMatch(/image: mongo:7/);
+  });
+
+  it('the Dockerfile builds the launcher in a Go stage and runs unprivileged on node:20-bookworm-slim, healthy only when ready', () => {
     const dockerfile = read('Dockerfile');
-    expect(dockerfile.match(/^FROM node:20-bookworm-slim/gm)).toHaveLength(2);
+    expect(dockerfile).toMatch(/^FROM golang:[\d.]+-bookworm AS launcher$/m);
+    expect(dockerfile).toMatch(/^COPY --from=launcher \S+ \.\/tools\/ferretdb\/bin\/chatd-ferretdb$/m);
+    expect(dockerfile.match(/^FROM node:20-bookworm-slim/gm)).toHaveLength(3);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER chatd$/m);
-    expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK .* CMD \["chatd-healthcheck"\]$/m);
+    expect(dockerfile).toMatch(/^COPY docker\/healthcheck\.mjs \/usr\/local\/bin\/chatd-healthcheck$/m);
     expect(dockerfile).toMatch(/^VOLUME \["\/data"\]$/m);
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 
 const base = { JWT_SECRET: 'a'.repeat(40), JWT_REFRESH_SECRET: 'b'.repeat(40) };
-const load = (env: Record<string, string>) => loadConfig({ cwd: '/srv/chat', envFile: '/nonexistent/.env', env: { ...base, ...env } });
+const load = (env: Record<string, string>) => loadConfig({ cwd: '/srv/chat', env: { ...base, ...env } });
 
 describe('operations settings', () => {
   it('defaults: no scheduled backups, seven kept, backups under the data directory, a nightly retention sweep, no retention limit', () => {

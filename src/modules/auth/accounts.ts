@@ -43,7 +43,7 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
   const csrf = new CsrfTokens(config.JWT_SECRET);
   const hasher = new PasswordHasher(config.BCRYPT_COST);
   const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger, reuseGraceSeconds: config.REFRESH_REUSE_GRACE_SECONDS });
-  const usersService = new UsersService({ users, hasher, sessions, publicUrl: config.PUBLIC_URL, presence });
+  const usersService = new UsersService({ users, hasher, sessions, presence });
   const rateLimits = new RateLimits(db, logger.child({ component: 'rate-limit' }));
   const limits = Object.fromEntries(
     Object.entries(authLimitSettings(config)).map(([name, { setting, description }]) => [name, rateLimits.limit(name, setting, description)]),

@@ -30,7 +30,7 @@ export interface AuthRoutesDeps extends AuthMiddlewareDeps {
   usersService: UsersService;
   oauth: OAuthFlow;
   signer: TokenSigner;
-  /** Secure cookies (production). */
+  /** Secure cookies: PUBLIC_URL is https://. */
   secureCookies: boolean;
   /** Where browsers land after OAuth; unset: the callback answers JSON. */
   oauthSuccessUrl: string | undefined;

@@ -32,6 +32,8 @@ export interface MessagesServiceDeps {
   writeDeadlineMs: number;
   /** Refuses sends at once while the disk is full. */
   storage?: MessageWriterOptions['storage'];
+  /** Told how long each accepted send waited to be stored (metrics, when on). */
+  onStoreLatency?: (seconds: number) => void;
 }
 
 /** What join_room and `GET /api/messages?after=` answer: what came after a message, and what changed up to it. */
@@ -76,6 +78,7 @@ export class MessagesService {
   private readonly realtime: RealtimePublisher;
   private readonly log: Logger;
   private readonly writer: MessageWriter;
+  private readonly onStoreLatency: ((seconds: number) => void) | undefined;
   private readonly ids = new MonotonicIds();
   private seeded: Promise<void> | undefined;
   private ready = false;
@@ -88,6 +91,7 @@ export class MessagesService {
     this.files = deps.files;
     this.realtime = deps.realtime;
     this.log = deps.logger.child({ component: 'messages' });
+    this.onStoreLatency = deps.onStoreLatency;
     this.writer = new MessageWriter({
       repo: deps.repo,
       logger: deps.logger,
@@ -153,7 +157,9 @@ export class MessagesService {
     };
     if (attachment) doc.fileAttachment = attachment;
     await this.timeline.beforeWrite();
+    const accepted = performance.now();
     const result = await this.writer.write(doc, userId);
+    this.onStoreLatency?.((performance.now() - accepted) / 1000);
     if (!result.created && !result.doc.roomId.equals(entry.id)) throw new Conflict('This clientMsgId was already used for a message in another room');
     // A retry answered from the database has no broadcast JSON to reuse.
     return { ...result, json: result.json ?? messageJson(result.doc) };
@@ -162,6 +168,11 @@ export class MessagesService {
   /** Refuses new sends and stores (and acknowledges) every accepted one; gives up on a failing database after `timeoutMs`. */
   finishSends(timeoutMs: number): Promise<void> {
     return this.writer.drain(timeoutMs);
+  }
+
+  /** Messages accepted and not yet stored (the group-commit queue, with the batch being written). */
+  get storeBacklog(): number {
+    return this.writer.backlog;
   }
 
   /** Stores everything accepted, then saves what the timeline keeps in memory (at shutdown, after the transports and jobs stopped). */

@@ -23,7 +23,11 @@ export function avatarSvg(userId: string, username: string): string {
   ].join('');
 }
 
-/** The default avatar of a user: chatd's generated image. */
-export function defaultAvatarUrl(publicUrl: string, userId: string): string {
-  return `${publicUrl.replace(/\/$/, '')}/api/users/${userId}/avatar`;
+/**
+ * The default avatar of a user: chatd's generated image, as a path on the API's own origin. Kept
+ * relative so that a changed PUBLIC_URL (or none set, as in a bare `docker run` on a LAN) never
+ * leaves stored links pointing at the wrong host.
+ */
+export function defaultAvatarPath(userId: string): string {
+  return `/api/users/${userId}/avatar`;
 }

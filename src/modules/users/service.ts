@@ -1,6 +1,6 @@
 import { ObjectId } from 'mongodb';
 import { Forbidden, Invalid, NotFound } from '../../errors.js';
-import { defaultAvatarUrl } from './avatar.js';
+import { defaultAvatarPath } from './avatar.js';
 import { parseObjectId, takenConflict, type UserPage, type UsersRepo } from './repo.js';
 import type { ProfileUpdate } from './schemas.js';
 import { newUserDocument } from './document.js';
@@ -36,7 +36,6 @@ export interface UsersServiceDeps {
   users: UsersRepo;
   hasher: PasswordHashing;
   sessions: SessionRevoker;
-  publicUrl: string;
   /** Presence of connected users (only `chatd serve` has it; the CLI shows what is stored). */
   presence?: { apply<T extends Pick<UserDocument, '_id' | 'status' | 'customStatus'>>(user: T): T };
 }
@@ -77,7 +76,7 @@ export class UsersService {
       username: input.username,
       email: input.email,
       passwordHash: input.password === null ? null : await this.deps.hasher.hash(input.password),
-      avatar: input.avatar ?? defaultAvatarUrl(this.deps.publicUrl, _id.toHexString()),
+      avatar: input.avatar ?? defaultAvatarPath(_id.toHexString()),
       role: input.role,
       oauthProvider: input.oauthProvider,
     });
@@ -127,7 +126,7 @@ export class UsersService {
   async updateProfile(id: ObjectId, update: ProfileUpdate): Promise<UserDocument> {
     const set: Record<string, unknown> = {};
     for (const field of ['bio', 'location', 'website'] as const) if (update[field] !== undefined) set[field] = update[field];
-    if (update.avatar !== undefined) set.avatar = update.avatar === '' ? defaultAvatarUrl(this.deps.publicUrl, id.toHexString()) : update.avatar;
+    if (update.avatar !== undefined) set.avatar = update.avatar === '' ? defaultAvatarPath(id.toHexString()) : update.avatar;
     for (const [key, value] of Object.entries(update.settings ?? {})) if (value !== undefined) set[`settings.${key}`] = value;
     if (Object.keys(set).length === 0) return this.get(id);
     const user = await this.deps.users.update(id, set);

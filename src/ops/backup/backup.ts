@@ -31,6 +31,11 @@ export interface BackupOptions {
   onProgress?: (progress: BackupProgress) => void;
 }
 
+/** A backup refused before it started (a bad --out): no backup was attempted, so none failed. */
+export class BackupRefused extends Error {
+  override name = 'BackupRefused';
+}
+
 export interface BackupResult {
   file: string;
   size: number;
@@ -75,8 +80,8 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
     await ensureBackupDir(options.backupDir);
     finalPath = join(options.backupDir, defaultArchiveName(createdAt));
   }
-  if (await stat(finalPath).then(() => true, () => false)) throw new Error(`${finalPath} already exists; choose another --out`);
-  if (!(await stat(dirname(finalPath)).then((info) => info.isDirectory(), () => false))) throw new Error(`directory ${dirname(finalPath)} does not exist`);
+  if (await stat(finalPath).then(() => true, () => false)) throw new BackupRefused(`${finalPath} already exists; choose another --out`);
+  if (!(await stat(dirname(finalPath)).then((info) => info.isDirectory(), () => false))) throw new BackupRefused(`directory ${dirname(finalPath)} does not exist`);
 
   const names = await collections.list();
   const migrations = await collections.appliedMigrations();
@@ -179,8 +184,8 @@ export async function backupAndRecord(options: BackupOptions & { trigger: Backup
     });
     return result;
   } catch (error) {
-    // An interrupted run (chatd stopping) says nothing about whether backups work.
-    if (options.signal?.aborted) throw error;
+    // An interrupted run (chatd stopping) or a refused destination says nothing about whether backups work.
+    if (options.signal?.aborted || error instanceof BackupRefused) throw error;
     await recordBackupAttempt(options.dataDir, {
       at: started.toISOString(),
       trigger: options.trigger,
