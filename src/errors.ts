@@ -18,6 +18,7 @@ export const errorStatus = {
   RATE_LIMITED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
+  STORAGE_FULL: 507,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -118,9 +119,50 @@ export function rateLimitedBy(limit: { points: number; durationSeconds: number }
 }
 
 export class Unavailable extends AppError {
-  constructor(message = 'Service unavailable') {
+  /** When trying again makes sense: sent as Retry-After and in the hub's error frame. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message = 'Service unavailable', retryAfterSeconds = 2) {
     super('UNAVAILABLE', message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
+}
+
+/** The disk holding the data directory or the database is full: nothing new can be stored until space is freed. */
+export class StorageFull extends AppError {
+  readonly retryAfterSeconds: number;
+
+  constructor(message = 'The server is out of storage space; try again once an administrator has freed some', retryAfterSeconds = 30) {
+    super('STORAGE_FULL', message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Whether an error (from the file system, the driver or the database server) says the disk is full. */
+export function isStorageFullError(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  // SQLite (under FerretDB) says "database or disk is full"; MongoDB names the errno.
+  return typeof message === 'string' && /database or disk is full|SQLITE_FULL|No space left on device|ENOSPC|disk quota exceeded/i.test(message);
+}
+
+/** Driver errors that mean the database did not answer in time or could not be reached (by name: only repos import the driver). */
+const unreachable = new Set(['MongoOperationTimeoutError', 'MongoServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoTimeoutError', 'MongoPoolClearedError', 'MongoTopologyClosedError']);
+
+/**
+ * The typed error for a failure of what chatd stands on rather than of the request: a full disk
+ * is STORAGE_FULL, a database that did not answer within its deadline is UNAVAILABLE. Undefined
+ * for anything else (a bug: INTERNAL).
+ */
+export function infrastructureFailure(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  if (isStorageFullError(error)) return new StorageFull();
+  let current = error as { name?: string; cause?: unknown } | undefined;
+  for (let depth = 0; current && depth < 3; depth += 1) {
+    if (current.name && unreachable.has(current.name)) return new Unavailable('The database did not answer in time; try again shortly');
+    current = current.cause as typeof current;
+  }
+  return undefined;
 }
 
 /** The wire form of an error, shared by the REST envelope and the hub's error frame. */
@@ -128,7 +170,7 @@ export interface ErrorDescription {
   code: ErrorCode;
   message: string;
   details?: ErrorDetail[];
-  /** RATE_LIMITED: seconds until a retry can succeed (the REST answer's Retry-After, for hub clients too). */
+  /** RATE_LIMITED, UNAVAILABLE, STORAGE_FULL: seconds until a retry can succeed (the REST answer's Retry-After, for hub clients too). */
   retryAfter?: number;
   /** RATE_LIMITED: the configuration variable that sets the limit. */
   setting?: string;
@@ -141,5 +183,6 @@ export function describeError(error: AppError): ErrorDescription {
     described.retryAfter = error.retryAfterSeconds;
     if (error.setting) described.setting = error.setting;
   }
+  if (error instanceof Unavailable || error instanceof StorageFull) described.retryAfter = error.retryAfterSeconds;
   return described;
 }

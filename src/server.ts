@@ -21,8 +21,10 @@ export interface RunningServer {
   database: Database;
   services: Services;
   hub: Hub;
-  /** Graceful stop: refuse new work, close sockets with 1001, finish requests, close the database. */
+  /** Graceful stop: refuse new work, store and acknowledge accepted messages, close sockets with 1001, finish requests, close the database. */
   stop(): Promise<void>;
+  /** Last resort when the graceful stop overran: kills the embedded database so that nothing outlives this process. */
+  kill(): void;
 }
 
 export interface StartOptions {
@@ -77,7 +79,10 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
 
     let services: Services | undefined;
     hub = new Hub({ config, logger, metrics, authenticator: { authenticate: (token) => services!.authenticator.authenticate(token) } });
-    services = createServices({ config, logger, db: database.db, engine: await detectEngine(database.db), realtime: hub.registry, metrics });
+    // Requests get a deadline on every database operation: a database that hangs answers
+    // UNAVAILABLE instead of holding the client. Migrations and backups have none.
+    const requestDb = await database.withDeadline(config.DB_TIMEOUT_MS);
+    services = createServices({ config, logger, db: requestDb, maintenanceDb: database.db, engine: await detectEngine(database.db), realtime: hub.registry, metrics });
     for (const module of services.hubModules) hub.use(module);
 
     const webApp = loadWebApp();
@@ -108,13 +113,18 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
       database,
       services: liveServices,
       hub: liveHub,
+      kill: () => database.embedded?.kill(),
       stop: () =>
         (stopping ??= (async () => {
           logger.info('shutting down');
-          liveHub.close();
+          // Drain: accept nothing new, store what was accepted and acknowledge it on the sockets
+          // it came from, and only then close them with 1001.
+          liveHub.stopListening();
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
           server.closeIdleConnections();
           const deadline = setTimeout(() => server.closeAllConnections(), Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 2000));
+          await liveServices.messages.finishSends(Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 3000));
+          liveHub.close();
           await closed;
           clearTimeout(deadline);
           await Promise.all(liveServices.jobs.map((job) => job.stop()));

@@ -25,6 +25,7 @@ import { CollectionsRepo } from './ops/backup/collections-repo.js';
 import { backupsRoutes } from './ops/backup/routes.js';
 import { BackupsService } from './ops/backup/admin.js';
 import { retentionJob } from './ops/retention/job.js';
+import { StorageHealth } from './ops/storage.js';
 import { unattachedUploadsJob } from './ops/uploads/job.js';
 import { FilesRepo } from './modules/files/repo.js';
 import { filesRoutes } from './modules/files/routes.js';
@@ -57,7 +58,10 @@ import type { ChatdMetrics } from './metrics/registry.js';
 export interface ServiceDeps {
   config: Config;
   logger: Logger;
+  /** The database for requests: every operation fails after DB_TIMEOUT_MS without an answer. */
   db: Db;
+  /** The same database without deadlines, for work that answers no request (scheduled backups). */
+  maintenanceDb?: Db;
   /** The server behind `db`: FerretDB answers message history from chatd's own index. */
   engine: DatabaseEngine;
   realtime: RealtimePublisher;
@@ -78,6 +82,7 @@ export interface Services {
   messages: MessagesService;
   files: FilesService;
   presence: PresenceService;
+  storage: StorageHealth;
   routers: Router<ChatdState>[];
   hubModules: HubModule[];
   jobs: BackgroundJob[];
@@ -85,7 +90,7 @@ export interface Services {
   drain(): Promise<void>;
 }
 
-export function createServices({ config, logger, db, engine, realtime, metrics }: ServiceDeps): Services {
+export function createServices({ config, logger, db, maintenanceDb, engine, realtime, metrics }: ServiceDeps): Services {
   const live = new LiveStatuses();
   const accounts = createAccounts({ config, logger, db, realtime, presence: live });
   const { signer, authenticator } = accounts;
@@ -98,12 +103,14 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
   const membershipsRepo = new MembershipsRepo(db);
   const messagesRepo = new MessagesRepo(db);
   const savedIndex = new TimelineRepo(db);
-  const timeline: Timeline = engine === 'ferretdb' ? new MemoryTimeline({ messages: messagesRepo, saved: savedIndex, logger }) : new QueryTimeline(messagesRepo, savedIndex);
+  const startup = maintenanceDb ? { messages: new MessagesRepo(maintenanceDb), saved: new TimelineRepo(maintenanceDb) } : undefined;
+  const timeline: Timeline = engine === 'ferretdb' ? new MemoryTimeline({ messages: messagesRepo, saved: savedIndex, logger, startup }) : new QueryTimeline(messagesRepo, savedIndex);
   const cache = new MembershipCache(roomsRepo, membershipsRepo);
   const access = new RoomAccess({ cache, users, logger });
   accounts.usersService.onBlocksChanged((user) => access.blocksChanged(user._id, user.blockedUsers));
   const activity = new RoomActivity({ rooms: roomsRepo, memberships: membershipsRepo, logger });
   const storage = new FileStorage(config.CHATD_DATA_DIR);
+  const storageHealth = new StorageHealth(config.CHATD_DATA_DIR, config.STORAGE_RESERVE_MB * 1024 * 1024, logger);
   const uploadPolicy = {
     quotaBytes: config.UPLOAD_QUOTA_BYTES,
     rate: accounts.rateLimits.limit('upload', config.RATE_LIMIT_UPLOAD, { variable: 'RATE_LIMIT_UPLOAD', counts: 'Uploads by this account' }),
@@ -120,6 +127,8 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
     batchMax: config.MESSAGE_BATCH_MAX,
     flushMs: config.MESSAGE_FLUSH_MS,
     queueMax: config.MESSAGE_QUEUE_MAX,
+    writeDeadlineMs: config.DB_TIMEOUT_MS,
+    storage: storageHealth,
     onStoreLatency: metrics && ((seconds) => metrics.messageStored(seconds)),
   });
   const rooms = new RoomsService({
@@ -153,9 +162,9 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
       turnTtlSeconds: config.TURN_CREDENTIAL_TTL,
     },
   });
-  const backups = scheduledBackupJob({ config, logger, db });
+  const backups = scheduledBackupJob({ config, logger, db: maintenanceDb ?? db });
   const adminBackups = new BackupsService({
-    collections: new CollectionsRepo(db),
+    collections: new CollectionsRepo(maintenanceDb ?? db),
     databaseKind: configuredDatabaseKind(config),
     dataDir: config.CHATD_DATA_DIR,
     backupDir: config.BACKUP_DIR,
@@ -170,6 +179,7 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
     messages,
     files,
     presence,
+    storage: storageHealth,
     routers: [
       healthRoutes({
         db,
@@ -179,6 +189,9 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
         requireAdmin,
         connections: () => presence.counts(),
         activeCalls: () => calls.activeCallCount,
+        storage: storageHealth,
+        messages,
+        timeoutMs: Math.min(1000, config.DB_TIMEOUT_MS),
       }),
       authRoutes({
         ...authDeps,
@@ -195,7 +208,7 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
       roomsRoutes({ rooms, requireAuth: auth }),
       roomsAdminRoutes({ admin: new RoomsAdmin(roomsRepo, realtime, config.RETENTION_DAYS), requireAuth: auth, requireAdmin }),
       messagesRoutes({ messages, requireAuth: auth }),
-      filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES }),
+      filesRoutes({ files, storage, requireAuth: auth, maxUploadBytes: config.MAX_UPLOAD_BYTES, space: storageHealth }),
       callsRoutes({ calls, requireAuth: auth }),
       backupsRoutes({ backups: adminBackups, requireAuth: auth, requireAdmin }),
     ],
@@ -206,6 +219,7 @@ export function createServices({ config, logger, db, engine, realtime, metrics }
       callsEvents({ calls }),
     ],
     jobs: [
+      { name: 'storage-health', start: () => storageHealth.start(), stop: () => storageHealth.stop() },
       {
         name: 'messaging-startup',
         start: () => {

@@ -35,17 +35,20 @@ export function registerServe(program: Command): void {
         const onSignal = (signal: NodeJS.Signals) => {
           if (signalled) {
             logger.warn({ signal }, 'second signal: exiting at once');
+            running.kill();
             process.exit(1);
           }
           signalled = true;
           logger.info({ signal }, 'received signal');
           const hardStop = setTimeout(() => {
             logger.error('graceful shutdown took too long; exiting');
+            running.kill();
             process.exit(1);
           }, config.SHUTDOWN_TIMEOUT_SECONDS * 1000);
           hardStop.unref();
           running.stop().then(resolve, (error: unknown) => {
             logger.error({ err: error }, 'shutdown failed');
+            running.kill();
             process.exit(1);
           });
         };

@@ -113,6 +113,8 @@ export const configSchema = z
       .describe('Directory for the embedded database, uploads and backups.'),
     CHATD_FERRETDB_BIN: z.string().min(1).optional()
       .describe('Path of the embedded database launcher. Defaults to the one `npm run setup` builds under tools/ferretdb/bin.'),
+    CHATD_FERRETDB_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('error')
+      .describe('Log level of the embedded database (its lines go to chatd\'s log). debug logs every request it gets: for troubleshooting only.'),
     JWT_SECRET: secret.describe('Secret that signs access tokens: 32+ random characters. `chatd init` generates it.'),
     JWT_REFRESH_SECRET: secret.describe('Secret that signs refresh tokens, different from JWT_SECRET. `chatd init` generates it.'),
     JWT_EXPIRY: duration.prefault('15m').describe('Lifetime of an access token (15m, 1h, ...).'),
@@ -154,6 +156,10 @@ export const configSchema = z
       .describe('How long a message waits for others to share its database write, in milliseconds (0: the next tick).'),
     MESSAGE_QUEUE_MAX: positiveInt.default(20000)
       .describe('Messages waiting to be stored before new sends are refused with UNAVAILABLE (protects memory when the database stalls).'),
+    DB_TIMEOUT_MS: positiveInt.default(5000)
+      .describe('Deadline in ms of each database operation made to answer a request or a hub event; past it the client gets UNAVAILABLE (503) with a retry hint and /readyz answers 503.'),
+    STORAGE_RESERVE_MB: z.coerce.number().min(0).default(16)
+      .describe('Free space (MiB) kept on the data directory\'s disk: below it new messages and uploads get STORAGE_FULL (507) until space is freed.'),
     SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10).describe('On SIGTERM, how long in-flight requests may take before the process exits anyway.'),
     CALL_RING_TIMEOUT_SECONDS: positiveInt.default(30).describe('A call nobody answers within this many seconds ends as missed.'),
     CALL_RECONNECT_GRACE_SECONDS: positiveInt.default(10)

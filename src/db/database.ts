@@ -14,6 +14,13 @@ export interface Database {
   embedded: EmbeddedDatabase | undefined;
   /** This process's hold on the data directory (released by close), when it took it. */
   ownership: DataDirOwnership | undefined;
+  /**
+   * The same database through a second connection pool whose every operation fails after
+   * `timeoutMs` without an answer (socket and pool-wait timeouts; the driver's own timeoutMS is
+   * a no-op in mongodb 6.22): for requests, so a database that hangs gives UNAVAILABLE, not
+   * silence. Closed with the database.
+   */
+  withDeadline(timeoutMs: number): Promise<Db>;
   close(): Promise<void>;
 }
 
@@ -47,15 +54,33 @@ export function withoutCredentials(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-function clientFor(uri: string, monitorCommands = false): MongoClient {
+function clientFor(uri: string, monitorCommands = false, deadlineMs?: number): MongoClient {
+  const deadline = deadlineMs === undefined ? {} : { socketTimeoutMS: deadlineMs, waitQueueTimeoutMS: deadlineMs };
   return new MongoClient(uri, {
+    ...deadline,
     monitorCommands,
-    serverSelectionTimeoutMS: 5000,
+    serverSelectionTimeoutMS: Math.min(5000, deadlineMs ?? 5000),
     // Let the driver keep retrying during a restart of the embedded server instead of failing fast.
     retryReads: true,
     retryWrites: false,
     maxPoolSize: 50,
   });
+}
+
+/** The `withDeadline` of a database at `uri`, and what closes the pools it opened. */
+function deadlinePools(uri: string, name: string): { withDeadline(timeoutMs: number): Promise<Db>; close(): Promise<void> } {
+  const clients: MongoClient[] = [];
+  return {
+    async withDeadline(timeoutMs) {
+      const client = clientFor(uri, false, timeoutMs);
+      clients.push(client);
+      await client.connect();
+      return client.db(name);
+    },
+    async close() {
+      await Promise.all(clients.map((client) => client.close()));
+    },
+  };
 }
 
 /**
@@ -75,6 +100,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
       await ownership?.release();
       throw error;
     }
+    const deadlines = deadlinePools(config.MONGODB_URI, databaseName(config.MONGODB_URI));
     return {
       client,
       db: client.db(databaseName(config.MONGODB_URI)),
@@ -82,7 +108,9 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
       kind: 'mongodb',
       embedded: undefined,
       ownership,
+      withDeadline: deadlines.withDeadline,
       async close() {
+        await deadlines.close();
         await client.close();
         await ownership?.release();
       },
@@ -102,6 +130,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
     embedded = new EmbeddedDatabase({
       dataDir,
       launcher: config.CHATD_FERRETDB_BIN,
+      logLevel: config.CHATD_FERRETDB_LOG_LEVEL,
       logger: logger.child({ component: 'embedded-db' }),
       restart: options.supervise ?? false,
     });
@@ -118,6 +147,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
 async function connectEmbedded(uri: string, kind: 'embedded' | 'embedded-shared', embedded: EmbeddedDatabase | undefined, ownership: DataDirOwnership | undefined, monitorCommands = false): Promise<Database> {
   const client = clientFor(uri, monitorCommands);
   await client.connect();
+  const deadlines = deadlinePools(uri, 'chatd');
   return {
     client,
     db: client.db('chatd'),
@@ -125,7 +155,9 @@ async function connectEmbedded(uri: string, kind: 'embedded' | 'embedded-shared'
     kind,
     embedded,
     ownership,
+    withDeadline: deadlines.withDeadline,
     async close() {
+      await deadlines.close();
       await client.close();
       await embedded?.stop();
       await ownership?.release();

@@ -82,6 +82,8 @@ export interface EmbeddedOptions {
   dataDir: string;
   launcher?: string;
   logger: Logger;
+  /** The launcher's own log level (CHATD_FERRETDB_LOG_LEVEL). */
+  logLevel?: string;
   /** Restart the server when it dies unexpectedly (serve does; one-off commands do not need to). */
   restart?: boolean;
 }
@@ -145,7 +147,7 @@ export class EmbeddedDatabase {
 
   private spawnLauncher(launcher: string, listen: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn(launcher, ['-listen', listen, '-data-dir', embeddedDirectory(this.options.dataDir), '-exit-on-stdin-eof'], {
+      const child = spawn(launcher, ['-listen', listen, '-data-dir', embeddedDirectory(this.options.dataDir), '-log-level', this.options.logLevel ?? 'error', '-exit-on-stdin-eof'], {
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       this.child = child;
@@ -202,6 +204,13 @@ export class EmbeddedDatabase {
           this.onExit(launcher, null, null);
         });
     }, delay).unref();
+  }
+
+  /** Kills the server at once (the supervisor is about to exit without a graceful stop). */
+  kill(): void {
+    this.stopping = true;
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    rmSync(stateFile(this.options.dataDir), { force: true });
   }
 
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes the state file. */

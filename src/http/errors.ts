@@ -1,9 +1,9 @@
-import { AppError, codeOfStatus, describeError, RateLimited } from '../errors.js';
+import { AppError, codeOfStatus, describeError, infrastructureFailure, RateLimited, StorageFull, Unavailable } from '../errors.js';
 import type { ChatdContext, ChatdMiddleware } from './context.js';
 
 function send(ctx: ChatdContext, error: AppError): void {
   ctx.status = error.status;
-  if (error instanceof RateLimited) ctx.set('Retry-After', String(error.retryAfterSeconds));
+  if (error instanceof RateLimited || error instanceof Unavailable || error instanceof StorageFull) ctx.set('Retry-After', String(error.retryAfterSeconds));
   ctx.body = { success: false, error: describeError(error) };
 }
 
@@ -26,6 +26,12 @@ export const errorEnvelope: ChatdMiddleware = async (ctx, next) => {
     // Errors raised by Koa's body parser and router carry a status and are safe to describe.
     if (status === 413) return send(ctx, new AppError('PAYLOAD_TOO_LARGE', 'Request body is too large'));
     if (status === 415) return send(ctx, new AppError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported content type'));
+    // A full disk or an unanswering database wins over the status a body parser gave its failure.
+    const infrastructure = infrastructureFailure(caught);
+    if (infrastructure) {
+      ctx.state.log.warn({ err: caught }, infrastructure.message);
+      return send(ctx, infrastructure);
+    }
     if (status && status >= 400 && status < 500 && error.expose) {
       // A client error the table has no code for (418, 422, ...) is answered as a 400.
       return send(ctx, new AppError(codeOfStatus(status) ?? 'VALIDATION_FAILED', error.message ?? 'Bad request'));

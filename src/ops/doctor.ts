@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import { detectUwsRuntime } from '../realtime/native.js';
 import { readBackupStatus } from './backup/store.js';
 import { answersAsChatd } from './running-server.js';
+import { freeBytes } from './storage.js';
 
 export interface CheckResult {
   name: string;
@@ -43,6 +44,14 @@ const dataDirectory: Check = async ({ config }) => {
   } catch (error) {
     return { name: 'data directory', ok: false, detail: `${config.CHATD_DATA_DIR}: ${(error as Error).message}` };
   }
+};
+
+const storageSpace: Check = async ({ config }) => {
+  const reserve = config.STORAGE_RESERVE_MB * 1024 * 1024;
+  const free = await freeBytes(config.CHATD_DATA_DIR);
+  return free < reserve
+    ? { name: 'storage', ok: false, detail: `DISK FULL: ${formatBytes(free)} free for ${config.CHATD_DATA_DIR}, below the ${formatBytes(reserve)} reserve (STORAGE_RESERVE_MB); chatd refuses new messages and uploads (507 STORAGE_FULL) until space is freed` }
+    : { name: 'storage', ok: true, detail: `${formatBytes(free)} free for ${config.CHATD_DATA_DIR}` };
 };
 
 const uwsBinary: Check = async () => {
@@ -141,7 +150,7 @@ const backups: Check = async ({ config }) => {
 };
 
 /** The checks in the order they print; other capabilities append theirs. */
-export const checks: Check[] = [dataDirectory, uwsBinary, embeddedLauncher, dataDirOwner, databaseReachable, migrations, ports, backups];
+export const checks: Check[] = [dataDirectory, storageSpace, uwsBinary, embeddedLauncher, dataDirOwner, databaseReachable, migrations, ports, backups];
 
 export async function runDoctor(context: DoctorContext, list: Check[] = checks): Promise<CheckResult[]> {
   const results: CheckResult[] = [];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, describeError, Forbidden, Invalid, RateLimited, Unauthorized } from '../errors.js';
+import { AppError, describeError, Forbidden, infrastructureFailure, Invalid, RateLimited, Unauthorized } from '../errors.js';
 import { zodDetails } from '../http/validate.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, Principal } from '../core/principal.js';
@@ -135,8 +135,10 @@ export class Dispatcher {
   private fail(conn: Connection, error: unknown, replyTo: ReplyTo, event: string): void {
     if (conn.closed) return;
     if (!(error instanceof AppError)) {
-      this.log.error({ err: error, event }, 'hub handler failed');
-      error = new AppError('INTERNAL', 'Internal server error');
+      const infrastructure = infrastructureFailure(error);
+      if (infrastructure) this.log.warn({ err: error, event }, infrastructure.message);
+      else this.log.error({ err: error, event }, 'hub handler failed');
+      error = infrastructure ?? new AppError('INTERNAL', 'Internal server error');
     }
     conn.replyError(describeError(error as AppError), replyTo);
   }

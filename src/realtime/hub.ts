@@ -93,13 +93,18 @@ export class Hub {
     });
   }
 
-  /** Stops accepting connections and closes every open one with 1001. */
-  close(): void {
-    if (this.expirySweep) clearInterval(this.expirySweep);
+  /** Stops accepting connections; open ones keep working (a drain answers what they sent). */
+  stopListening(): void {
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
     }
+  }
+
+  /** Stops accepting connections and closes every open one with 1001. */
+  close(): void {
+    if (this.expirySweep) clearInterval(this.expirySweep);
+    this.stopListening();
     for (const conn of this.registry.all()) conn.end(CloseCode.goingAway, 'server shutting down');
     this.socketIo.close();
   }

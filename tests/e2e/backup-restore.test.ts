@@ -134,7 +134,7 @@ describe('backup and restore on the embedded database', { timeout: 180_000 }, ()
       expect(backup.code, backup.stderr).toBe(0);
       const restore = await runChatd(['restore', join(dataDir, 'mine.tar.gz'), '--force'], { cwd: dataDir, env });
       expect(restore.code).toBe(1);
-      expect(restore.stderr).toMatch(/chatd serve \(process \d+\) is running on the data directory .*nothing was changed/);
+      expect(restore.stderr).toMatch(/data directory .* is in use by chatd serve \(process \d+, PORT \d+.*nothing was changed/);
       expect(restore.stderr).toMatch(/hint: stop it first/);
     } finally {
       expect(await server.stop()).toBe(0);

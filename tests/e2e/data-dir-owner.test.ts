@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,33 +8,10 @@ import { runChatd, startChatd, testDatabaseUri } from '../support/chatd.js';
 import { createUser } from '../support/factories.js';
 import { HubClient } from '../support/hub-client.js';
 import { join as joinRoom, send } from '../support/messaging.js';
+import { launchersOf, until } from '../support/processes.js';
 import { cliEnv, connectEmbedded } from '../support/ops.js';
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-
 const readState = (dataDir: string) => JSON.parse(readFileSync(join(dataDir, 'db', 'embedded.json'), 'utf8')) as { uri: string; pid: number; supervisorPid: number };
-
-/** Pids of every embedded database launcher serving this data directory's files. */
-function launchersOf(dataDir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args[0]?.endsWith('chatd-ferretdb') && args.includes(join(dataDir, 'db'))) pids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
-}
 
 /** Whether `flock -n` can take the launcher's lock file: it must not while a launcher runs. */
 function launcherLockFree(dataDir: string): boolean {

@@ -33,7 +33,8 @@ describe('the embedded database', () => {
     const server = await startChatd({ embedded: true, dataDir });
     const api = apiClient(server.baseUrl);
     try {
-      expect((await api.get('/readyz')).status).toBe(200);
+      // Ready once the message index is loaded, a moment after "chatd is serving".
+      await until('chatd is ready', async () => (await api.get('/readyz')).status === 200);
       const state = readState(dataDir);
       expect(state.supervisorPid).toBe(server.process.pid);
       expect(alive(state.pid)).toBe(true);
@@ -80,7 +81,7 @@ describe('the embedded database', () => {
     writeFileSync(join(dataDir, 'db', 'embedded.json'), JSON.stringify({ uri: 'mongodb://127.0.0.1:1', pid: 999999, supervisorPid: 999998, startedAt: new Date(0).toISOString() }));
     const server = await startChatd({ embedded: true, dataDir });
     try {
-      expect((await apiClient(server.baseUrl).get('/readyz')).status).toBe(200);
+      await until('chatd is ready', async () => (await apiClient(server.baseUrl).get('/readyz')).status === 200);
       expect(readState(dataDir).supervisorPid).toBe(server.process.pid);
     } finally {
       expect(await server.stop()).toBe(0);

@@ -5,6 +5,7 @@ import { connectTestDb, startChatd, TEST_ORIGIN, type ChatdServer } from '../sup
 import { createUser } from '../support/factories.js';
 import { HubClient } from '../support/hub-client.js';
 import { flipSignatureByte, forgeToken } from '../support/tokens.js';
+import { until } from '../support/processes.js';
 
 let server: ChatdServer;
 let api: ApiClient;
@@ -27,6 +28,8 @@ afterAll(async () => {
 describe('REST basics', () => {
   it('answers /healthz and /readyz', async () => {
     expect(await api.get('/healthz')).toMatchObject({ status: 200, body: { success: true, status: 'ok' } });
+    // Ready once the message timeline is loaded, a moment after "chatd is serving".
+    await until('chatd is ready', async () => (await api.get('/readyz')).status === 200);
     expect(await api.get('/readyz')).toMatchObject({ status: 200, body: { success: true, database: 'ok' } });
   });
 

@@ -78,6 +78,9 @@ func main() {
 		go func() {
 			_, _ = io.Copy(io.Discard, os.Stdin)
 			stop()
+			// Nobody is left to wait for a graceful stop: never outlive the supervisor by more
+			// than a few seconds (every SQLite commit is atomic, so exiting loses nothing).
+			time.AfterFunc(5*time.Second, func() { os.Exit(1) })
 		}()
 	}
 

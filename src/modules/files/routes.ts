@@ -12,14 +12,17 @@ export interface FilesRoutesDeps {
   storage: FileStorage;
   requireAuth: ChatdMiddleware;
   maxUploadBytes: number;
+  /** Refuses uploads at once while the disk is full (STORAGE_FULL). */
+  space?: { assertWritable(): void };
 }
 
 /** POST /api/files (multipart, field `file`) and GET /api/files/:id. */
-export function filesRoutes({ files, storage, requireAuth, maxUploadBytes }: FilesRoutesDeps): Router<ChatdState> {
+export function filesRoutes({ files, storage, requireAuth, maxUploadBytes, space }: FilesRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
 
   // Rate and quota are checked before the bytes are read, so a refused upload writes nothing.
   const admit: ChatdMiddleware = async (ctx, next) => {
+    space?.assertWritable();
     await files.admit(ctx.state.principal!.userId);
     await next();
   };

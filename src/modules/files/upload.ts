@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { koaBody } from 'koa-body';
-import { Invalid, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
+import { Invalid, isStorageFullError, PayloadTooLarge, StorageFull, UnsupportedMediaType } from '../../errors.js';
 import type { ChatdMiddleware } from '../../http/context.js';
 import type { FileStorage } from './storage.js';
 
@@ -46,6 +46,7 @@ const TOO_MANY_PARTS = new Set([1006, 1007, 1015]);
 
 function uploadError(error: unknown, maxBytes: number): Error {
   const code = (error as { code?: unknown }).code;
+  if (isStorageFullError(error)) return new StorageFull();
   if (typeof code === 'number' && FILE_TOO_BIG.has(code)) return new PayloadTooLarge(`The file is larger than ${maxBytes} bytes`);
   if (typeof code === 'number' && TOO_MANY_PARTS.has(code)) return new Invalid('Send exactly one file, in the field "file"');
   return new Invalid(`The upload could not be read: ${(error as Error).message}`);

@@ -5,8 +5,6 @@ import { Unavailable } from '../../errors.js';
 import type { ChatdMiddleware, ChatdState } from '../../http/context.js';
 import { version } from '../../version.js';
 
-/** How long a ping may take before the database counts as unreachable. */
-const PING_TIMEOUT_MS = 1000;
 
 export interface HealthRoutesDeps {
   db: Db;
@@ -18,17 +16,23 @@ export interface HealthRoutesDeps {
   /** Users online and their authenticated hub connections. */
   connections(): { users: number; connections: number };
   activeCalls(): number;
+  /** Refusing writes: a full disk makes chatd unready. */
+  storage: { assertWritable(): void };
+  /** History and sends are answered only once the message timeline is loaded. */
+  messages: { isReady: boolean };
+  /** How long the database may take to answer the readiness ping (ms). */
+  timeoutMs: number;
 }
 
-/** Milliseconds the database took to answer a ping; throws when it did not answer within a second. */
-async function pingDatabase(db: Db): Promise<number> {
+/** Milliseconds the database took to answer a ping; throws when it did not answer within `timeoutMs`. */
+async function pingDatabase(db: Db, timeoutMs: number): Promise<number> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       db.command({ ping: 1 }),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('ping timed out')), PING_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new Error('ping timed out')), timeoutMs);
       }),
     ]);
   } finally {
@@ -37,7 +41,12 @@ async function pingDatabase(db: Db): Promise<number> {
   return Math.round(performance.now() - started);
 }
 
-/** Liveness (the process answers), readiness (the database answers within a second), and the administrator's view of both. */
+/**
+ * Liveness (the process answers), readiness (chatd answers history and sends now), and the
+ * administrator's view of both. Not ready while the message timeline loads, while the disk is full
+ * (507 STORAGE_FULL, so a balancer or an operator sees why) or while the database does not answer
+ * within `timeoutMs`.
+ */
 export function healthRoutes(deps: HealthRoutesDeps): Router<ChatdState> {
   const router = new Router<ChatdState>();
   router.get('/healthz', (ctx) => {
@@ -45,18 +54,20 @@ export function healthRoutes(deps: HealthRoutesDeps): Router<ChatdState> {
   });
   router.get('/readyz', async (ctx) => {
     try {
-      await pingDatabase(deps.db);
+      await pingDatabase(deps.db, deps.timeoutMs);
     } catch (error) {
       throw new Unavailable(`Database unreachable: ${(error as Error).message}`);
     }
-    ctx.body = { success: true, status: 'ready', database: 'ok' };
+    deps.storage.assertWritable();
+    if (!deps.messages.isReady) throw new Unavailable('Starting: the message index is still loading', 1);
+    ctx.body = { success: true, status: 'ready', database: 'ok', storage: 'ok' };
   });
 
   // Answers 200 with `ready: false` when the database does not: the page shows what is wrong instead of failing.
   router.get('/api/admin/health', deps.requireAuth, deps.requireAdmin, async (ctx) => {
     let database: { ready: boolean; latencyMs?: number; error?: string };
     try {
-      database = { ready: true, latencyMs: await pingDatabase(deps.db) };
+      database = { ready: true, latencyMs: await pingDatabase(deps.db, deps.timeoutMs) };
     } catch (error) {
       database = { ready: false, error: (error as Error).message };
     }

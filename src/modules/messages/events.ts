@@ -56,6 +56,7 @@ export function messagesEvents(deps: MessagesEventsDeps): HubModule {
               updated: replay.updated.map(presentMessage),
               hasMore: replay.hasMore,
               updatesTruncated: replay.updatesTruncated,
+              ...(replay.cursorUnknown ? { cursorUnknown: true } : {}),
             },
           };
         },

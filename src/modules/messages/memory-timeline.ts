@@ -45,6 +45,11 @@ export interface MemoryTimelineOptions {
   saved: TimelineRepo;
   logger: Logger;
   cacheSize?: number;
+  /**
+   * The same collections without the request deadline, for the start-up load or rebuild: one
+   * read of every message may take longer than any request may wait.
+   */
+  startup?: { messages: MessagesRepo; saved: TimelineRepo };
 }
 
 /**
@@ -58,11 +63,17 @@ export interface MemoryTimelineOptions {
  * a backup taken while chatd ran, messages changed by another program — it is rebuilt from one
  * read of every message, once, at start.
  */
+/** How many of a sender's newest messages in a room a retry is looked for among. */
+const RETRY_WINDOW = 512;
+/** Reads by `_id` a retry lookup makes at once. */
+const RETRY_READS_AT_ONCE = 16;
+
 export class MemoryTimeline implements Timeline {
   private readonly messages: MessagesRepo;
   private readonly saved: TimelineRepo;
   private readonly log: Logger;
   private readonly cacheSize: number;
+  private readonly startup: { messages: MessagesRepo; saved: TimelineRepo };
   private readonly index = new RoomIndex();
   private loading: Promise<void> | undefined;
   private loaded = false;
@@ -81,6 +92,7 @@ export class MemoryTimeline implements Timeline {
   constructor(options: MemoryTimelineOptions) {
     this.messages = options.messages;
     this.saved = options.saved;
+    this.startup = options.startup ?? { messages: options.messages, saved: options.saved };
     this.log = options.logger.child({ component: 'message-index' });
     this.cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
   }
@@ -181,6 +193,39 @@ export class MemoryTimeline implements Timeline {
     return this.index.unread(roomId.toHexString(), after?.toHexString() ?? null, readerId.toHexString(), cap);
   }
 
+  /**
+   * A retry is of a message its sender sent to that room a moment ago (the acknowledgement was
+   * lost, the connection or the server went down): the sender's newest messages there, from the
+   * index, are read by `_id` (FerretDB's one indexed lookup) until the clientMsgId matches. The
+   * query by clientMsgId reads the whole collection (1 s at 21 k messages): it is made only for
+   * an original the index does not know — a message whose batch timed out and landed after all
+   * (then indexed here), or a clientMsgId reused in another room or long ago.
+   */
+  async originalsOf(retries: readonly Pick<MessageDocument, 'roomId' | 'senderId' | 'clientMsgId'>[]): Promise<(MessageDocument | null)[]> {
+    await this.ready();
+    const found = await Promise.all(
+      retries.map(async ({ roomId, senderId, clientMsgId }) => {
+        const candidates = this.index.idsBySender(roomId.toHexString(), senderId.toHexString(), RETRY_WINDOW);
+        for (let start = 0; start < candidates.length; start += RETRY_READS_AT_ONCE) {
+          const docs = await Promise.all(candidates.slice(start, start + RETRY_READS_AT_ONCE).map((id) => this.fetch(id)));
+          const match = docs.find((doc) => doc?.clientMsgId === clientMsgId);
+          if (match) return match;
+        }
+        return null;
+      }),
+    );
+    const missing = retries.filter((_, i) => found[i] === null);
+    if (missing.length === 0) return found;
+    const stored = await this.messages.findByClientIds(missing.map(({ senderId, clientMsgId }) => ({ senderId, clientMsgId })));
+    return retries.map((retry, i) => {
+      if (found[i]) return found[i];
+      const doc = stored.find((m) => m.senderId.equals(retry.senderId) && m.clientMsgId === retry.clientMsgId) ?? null;
+      // Stored by a batch whose answer was lost: the index learns of it now.
+      if (doc && doc.roomId.equals(retry.roomId)) this.appended(doc);
+      return doc;
+    });
+  }
+
   async roomsSharing(fileId: ObjectId): Promise<ObjectId[]> {
     await this.ready();
     return this.index.roomsSharing(fileId.toHexString()).map((id) => new ObjectId(id));
@@ -216,13 +261,14 @@ export class MemoryTimeline implements Timeline {
 
   private async load(): Promise<void> {
     const started = Date.now();
-    const state = await this.saved.state();
+    const { messages, saved: savedIndex } = this.startup;
+    const state = await savedIndex.state();
     let reason: string | undefined;
     if (!state) reason = 'no message index was saved';
     else if (state.format !== INDEX_FORMAT) reason = 'the saved message index has an older format';
     else if (!state.clean) reason = 'chatd did not stop cleanly last time, or the data was restored from a backup taken while it ran';
     else {
-      const [saved, stored] = await Promise.all([this.saved.load(), this.messages.countStored()]);
+      const [saved, stored] = await Promise.all([savedIndex.load(), messages.countStored()]);
       const held = saved?.rooms.reduce((sum, room) => sum + room.ids.length, 0);
       if (!saved || held === undefined || state.messages !== stored || held > stored) {
         reason = 'the saved message index does not match the messages (another program changed them?)';
@@ -235,7 +281,7 @@ export class MemoryTimeline implements Timeline {
     }
     if (reason) {
       this.log.warn({ reason }, `${reason}: rebuilding the message index from every message (one read of the whole messages collection)`);
-      const { snapshots, unindexed } = await snapshotsFromMessages(this.messages);
+      const { snapshots, unindexed } = await snapshotsFromMessages(messages);
       for (const snapshot of snapshots) this.index.restore(snapshot);
       this.unindexed = unindexed;
       this.rebuilt = true;

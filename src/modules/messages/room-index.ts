@@ -174,6 +174,15 @@ export class RoomIndex {
     return end <= 0 ? [] : ids.slice(Math.max(0, end - count), end).reverse();
   }
 
+  /** The ids of the newest `count` messages `sender` sent to the room, newest first. */
+  idsBySender(roomId: string, sender: string, count: number): string[] {
+    const room = this.rooms.get(roomId);
+    if (!room) return [];
+    const ids: string[] = [];
+    for (let i = room.ids.length - 1; i >= 0 && ids.length < count; i -= 1) if (room.senders[i] === sender) ids.push(room.ids[i]!);
+    return ids;
+  }
+
   /** Up to `count` ids after `after`, oldest first. */
   afterIds(roomId: string, after: string, count: number): string[] {
     const ids = this.rooms.get(roomId)?.ids;

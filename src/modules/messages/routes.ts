@@ -23,6 +23,7 @@ export function messagesRoutes({ messages, requireAuth }: MessagesRoutesDeps): R
       page: result.page,
       hasMore: result.hasMore,
       ...(result.updated ? { updated: result.updated.map(presentMessage), updatesTruncated: result.updatesTruncated } : {}),
+      ...(result.cursorUnknown ? { cursorUnknown: true } : {}),
     };
   });
 

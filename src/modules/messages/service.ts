@@ -12,7 +12,7 @@ import type { MessageChange, MessagesRepo } from './repo.js';
 import type { HistoryInput, SendMessageInput } from './schemas.js';
 import type { FileAttachment, MessageDocument, MessageType, Reaction } from './types.js';
 import type { Timeline } from './timeline.js';
-import { MessageWriter, type WriteResult } from './writer.js';
+import { MessageWriter, type MessageWriterOptions, type WriteResult } from './writer.js';
 
 export interface MessagesServiceDeps {
   repo: MessagesRepo;
@@ -28,6 +28,10 @@ export interface MessagesServiceDeps {
   batchMax: number;
   flushMs: number;
   queueMax: number;
+  /** How long a send may wait for the database before it is answered UNAVAILABLE (ms). */
+  writeDeadlineMs: number;
+  /** Refuses sends at once while the disk is full. */
+  storage?: MessageWriterOptions['storage'];
   /** Told how long each accepted send waited to be stored (metrics, when on). */
   onStoreLatency?: (seconds: number) => void;
 }
@@ -46,6 +50,11 @@ export interface Changes {
   hasMore: boolean;
   /** More older messages changed than `updated` holds: reload the history instead. */
   updatesTruncated: boolean;
+  /**
+   * The cursor is no message of this room (a restore rolled history back past it, or retention
+   * removed it): `messages` is the newest page instead, and the client reloads its timeline.
+   */
+  cursorUnknown?: boolean;
 }
 
 const MAX_DISTINCT_EMOJI = 20;
@@ -90,7 +99,15 @@ export class MessagesService {
       flushMs: deps.flushMs,
       queueMax: deps.queueMax,
       onStored: (doc) => this.stored(doc),
+      deadlineMs: deps.writeDeadlineMs,
+      findOriginals: (retries) => this.timeline.originalsOf(retries),
+      storage: deps.storage,
     });
+  }
+
+  /** Whether history and sends are answered: the timeline is loaded and new ids sort after the stored ones. */
+  get isReady(): boolean {
+    return this.ready;
   }
 
   /** Loads the timeline and reads the newest stored id so that new ids sort after it; sends and reads wait for this once. */
@@ -148,6 +165,11 @@ export class MessagesService {
     return { ...result, json: result.json ?? messageJson(result.doc) };
   }
 
+  /** Refuses new sends and stores (and acknowledges) every accepted one; gives up on a failing database after `timeoutMs`. */
+  finishSends(timeoutMs: number): Promise<void> {
+    return this.writer.drain(timeoutMs);
+  }
+
   /** Messages accepted and not yet stored (the group-commit queue, with the batch being written). */
   get storeBacklog(): number {
     return this.writer.backlog;
@@ -155,15 +177,20 @@ export class MessagesService {
 
   /** Stores everything accepted, then saves what the timeline keeps in memory (at shutdown, after the transports and jobs stopped). */
   async drain(timeoutMs: number): Promise<void> {
-    await this.writer.drain(timeoutMs);
+    await this.finishSends(timeoutMs);
     // Not saving it costs the next start a rebuild, nothing else: the saved state still says so.
     await this.timeline.close().catch((error: unknown) => this.log.error({ err: error }, 'could not save the message index; the next start rebuilds it'));
   }
 
   /** A page of history, newest first (`page` or `before`), or what came after a message (`after`). */
-  async history(userId: string, query: HistoryInput): Promise<{ messages: MessageDocument[]; page: number; hasMore: boolean; updated?: MessageDocument[]; updatesTruncated?: boolean }> {
+  async history(userId: string, query: HistoryInput): Promise<{ messages: MessageDocument[]; page: number; hasMore: boolean; updated?: MessageDocument[]; updatesTruncated?: boolean; cursorUnknown?: boolean }> {
     const { entry } = await this.access.mayRead(query.roomId, userId);
     if (!this.ready) await this.start();
+    const cursor = query.after ?? query.before;
+    if (cursor && !(await this.isMessageOf(entry.id, new ObjectId(cursor)))) {
+      const rows = await this.timeline.page(entry.id, { skip: 0, limit: query.limit + 1 });
+      return { messages: rows.slice(0, query.limit), page: 1, hasMore: rows.length > query.limit, cursorUnknown: true };
+    }
     if (query.after) {
       const changes = await this.changesSince(entry.id, new ObjectId(query.after), query.limit);
       return { ...changes, page: 1 };
@@ -180,9 +207,16 @@ export class MessagesService {
   async replay(userId: string, roomId: string, since: string | undefined, limit: number): Promise<Changes> {
     const { entry } = await this.access.mayRead(roomId, userId);
     if (!this.ready) await this.start();
-    if (since) return this.changesSince(entry.id, new ObjectId(since), limit);
+    const cursorUnknown = since !== undefined && !(await this.isMessageOf(entry.id, new ObjectId(since)));
+    if (since && !cursorUnknown) return this.changesSince(entry.id, new ObjectId(since), limit);
     const rows = await this.timeline.page(entry.id, { skip: 0, limit: limit + 1 });
-    return { messages: rows.slice(0, limit).reverse(), updated: [], hasMore: rows.length > limit, updatesTruncated: false };
+    return { messages: rows.slice(0, limit).reverse(), updated: [], hasMore: rows.length > limit, updatesTruncated: false, ...(cursorUnknown ? { cursorUnknown } : {}) };
+  }
+
+  /** Whether a client's cursor is a stored message of this room: one read by `_id`, the lookup every database answers from an index. */
+  private async isMessageOf(roomId: ObjectId, id: ObjectId): Promise<boolean> {
+    const message = await this.repo.findById(id);
+    return message !== null && message.roomId.equals(roomId);
   }
 
   /** Marks a message read by the user: one receipt per user, and the user's read marker moves forward. */

@@ -42,6 +42,11 @@ export interface Timeline {
   countUnread(roomId: ObjectId, after: ObjectId | null, readerId: ObjectId, cap: number): Promise<number>;
   /** Rooms where a message that is not deleted carries the file. */
   roomsSharing(fileId: ObjectId): Promise<ObjectId[]>;
+  /**
+   * The stored messages retried sends stand for (same sender and clientMsgId, sent to that room),
+   * in order; null where the original is not found there (another room, or long ago).
+   */
+  originalsOf(retries: readonly Pick<MessageDocument, 'roomId' | 'senderId' | 'clientMsgId'>[]): Promise<(MessageDocument | null)[]>;
   /** Saves what it keeps in memory (at shutdown, once nothing changes messages any more). */
   close(): Promise<void>;
 }
@@ -92,6 +97,12 @@ export class QueryTimeline implements Timeline {
 
   countUnread(roomId: ObjectId, after: ObjectId | null, readerId: ObjectId, cap: number): Promise<number> {
     return this.repo.countUnread(roomId, after, readerId, cap);
+  }
+
+  async originalsOf(retries: readonly Pick<MessageDocument, 'roomId' | 'senderId' | 'clientMsgId'>[]): Promise<(MessageDocument | null)[]> {
+    // One query on the unique index sender_client_msg_unique.
+    const found = await this.repo.findByClientIds(retries.map(({ senderId, clientMsgId }) => ({ senderId, clientMsgId })));
+    return retries.map((retry) => found.find((m) => m.senderId.equals(retry.senderId) && m.clientMsgId === retry.clientMsgId) ?? null);
   }
 
   roomsSharing(fileId: ObjectId): Promise<ObjectId[]> {

@@ -1,4 +1,4 @@
-import { Unavailable } from '../../errors.js';
+import { Conflict, StorageFull, Unavailable } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { MessagesRepo } from './repo.js';
 import type { MessageDocument } from './types.js';
@@ -23,6 +23,12 @@ export interface MessageWriterOptions {
   queueMax: number;
   /** Runs for every stored message in id order, after the batch is durable and before anyone is answered; returns its JSON. */
   onStored(doc: MessageDocument): string;
+  /** How long a batch may keep failing before its senders (and everyone queued behind them) are told UNAVAILABLE (ms). */
+  deadlineMs?: number;
+  /** The stored originals of retried sends (null: not found), without reading the whole collection. */
+  findOriginals?(retries: MessageDocument[]): Promise<(MessageDocument | null)[]>;
+  /** Refuses sends at once while the disk is full, and learns of writes that failed for lack of space. */
+  storage?: { assertWritable(): void; noteFailure(error: unknown): boolean };
 }
 
 interface Entry {
@@ -74,6 +80,11 @@ export class MessageWriter {
     const original = this.pending.get(sender)?.get(doc.clientMsgId);
     if (original) return original.promise.then((result) => ({ doc: result.doc, created: false, json: result.json }));
     if (this.closed) return Promise.reject(new Unavailable('The server is shutting down; send again after reconnecting'));
+    try {
+      this.options.storage?.assertWritable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.queue.length + this.inFlight >= this.options.queueMax) {
       return Promise.reject(new Unavailable('Too many messages are waiting to be stored; try again shortly'));
     }
@@ -145,6 +156,7 @@ export class MessageWriter {
     let uncertain = false;
     let delay = 50;
     let failures = 0;
+    const givingUpAt = Date.now() + (this.options.deadlineMs ?? 30_000);
     while (offset < batch.length) {
       try {
         if (uncertain) {
@@ -168,11 +180,15 @@ export class MessageWriter {
         failures = 0;
       } catch (error) {
         failures += 1;
-        if ((this.deadline !== undefined && Date.now() > this.deadline) || failures >= MAX_FAILURES) {
+        const full = this.options.storage?.noteFailure(error) ?? false;
+        if (full || Date.now() >= givingUpAt || (this.deadline !== undefined && Date.now() > this.deadline) || failures >= MAX_FAILURES) {
           // Not acknowledged, so not promised: the senders retry with the same clientMsgId and
-          // get whichever of these did land.
-          this.log.error({ err: error, unconfirmed: batch.length - offset }, 'giving up storing a batch of messages; their senders were not acknowledged');
-          for (; offset < batch.length; offset += 1) outcomes[offset] = new Unavailable('The message could not be stored; send it again');
+          // get whichever of these did land. Those queued behind would wait as long again for
+          // the same database: they are answered now too.
+          const failure = full ? new StorageFull() : new Unavailable('The message could not be stored in time; send it again with the same clientMsgId');
+          this.log.error({ err: error, unconfirmed: batch.length - offset, queued: this.queue.length }, 'giving up storing a batch of messages; their senders were not acknowledged');
+          for (; offset < batch.length; offset += 1) outcomes[offset] = failure;
+          this.failQueued(failure);
           break;
         }
         this.log.warn({ err: error, retryInMs: delay, waiting: batch.length - offset }, 'storing messages failed; retrying the same batch');
@@ -201,15 +217,25 @@ export class MessageWriter {
     void lookup.finally(() => this.lookups.delete(lookup));
   }
 
+  /** Answers everything queued (not yet in flight) with `failure`. */
+  private failQueued(failure: Error): void {
+    const queued = this.queue;
+    this.queue = [];
+    this.settle(queued, queued.map(() => failure));
+  }
+
   /** A duplicate is a retry of a message stored earlier under the same clientMsgId: answer with that one. */
   private async originalsOf(retries: Entry[]): Promise<Outcome[]> {
     try {
-      const found = await this.options.repo.findByClientIds(retries.map(({ doc }) => ({ senderId: doc.senderId, clientMsgId: doc.clientMsgId })));
-      return retries.map(({ doc }) => {
-        const stored = found.find((m) => m.senderId.equals(doc.senderId) && m.clientMsgId === doc.clientMsgId);
+      const docs = retries.map(({ doc }) => doc);
+      const found = this.options.findOriginals
+        ? await this.options.findOriginals(docs)
+        : await this.options.repo.findByClientIds(docs).then((rows) => docs.map((doc) => rows.find((m) => m.senderId.equals(doc.senderId) && m.clientMsgId === doc.clientMsgId) ?? null));
+      return retries.map(({ doc }, i) => {
+        const stored = found[i];
         return stored
           ? { doc: stored, created: stored._id.equals(doc._id), json: undefined }
-          : new Error(`duplicate key for message ${doc._id.toHexString()} without a stored original`);
+          : new Conflict('This clientMsgId was already used for another message (in another room, or long ago); send with a new one');
       });
     } catch (error) {
       this.log.warn({ err: error }, 'could not look up the originals of retried messages');

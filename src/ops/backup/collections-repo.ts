@@ -1,4 +1,4 @@
-import { BSON, type Db, type Document, type IndexDescription } from 'mongodb';
+import { BSON, type Db, type Document, type IndexDescription, type ObjectId } from 'mongodb';
 
 const { EJSON } = BSON;
 
@@ -20,7 +20,8 @@ const transientCollections = new Set(['locks', 'message_index', 'session_revocat
 // messages come first, so everything stored before the backup started reading is in it; the
 // writer stores messages in id order, so what it holds of them is always a prefix of their
 // history. Files follow the messages: a file is deleted only after the messages carrying it, so one
-// deleted meanwhile leaves at worst a message that was itself being deleted. Collections other
+// deleted meanwhile leaves a message that was itself being deleted, archived before its deletion
+// without its file: the restore marks such messages deleted (deleteAttachmentsWithoutBytes). Collections other
 // modules add come after the messages and before the rooms and users they probably refer to.
 const dumpFirst = ['messages', 'calls', 'memberships', 'files', 'tokens', 'identities'];
 const dumpLast = ['rooms', 'users', 'migrations'];
@@ -106,6 +107,30 @@ export class CollectionsRepo {
       const specs = indexes.map((index) => EJSON.deserialize(index, { relaxed: true }) as IndexDescription);
       await this.db.collection(name).createIndexes(specs);
     }
+  }
+
+  /**
+   * After a restore: forgets file records whose bytes are not in the uploads and deletes (softly,
+   * as a user's delete does) the messages carrying a file without a record. Both come from a
+   * message deleted while its backup ran: read before its deletion, its file after.
+   */
+  async deleteAttachmentsWithoutBytes(storedNames: ReadonlySet<string>, at: Date): Promise<{ files: number; messages: number }> {
+    const files = this.db.collection<{ _id: ObjectId; storedName: string }>('files');
+    const kept = new Set<string>();
+    const gone: ObjectId[] = [];
+    for await (const file of files.find({}, { projection: { storedName: 1 } })) {
+      if (storedNames.has(file.storedName)) kept.add(file._id.toHexString());
+      else gone.push(file._id);
+    }
+    if (gone.length > 0) await files.deleteMany({ _id: { $in: gone } });
+    const messages = this.db.collection<{ _id: ObjectId; fileAttachment?: { fileId?: ObjectId } | null }>('messages');
+    const orphaned: ObjectId[] = [];
+    for await (const message of messages.find({ isDeleted: false, 'fileAttachment.fileId': { $exists: true } }, { projection: { 'fileAttachment.fileId': 1 } })) {
+      const fileId = message.fileAttachment?.fileId;
+      if (fileId && !kept.has(fileId.toHexString())) orphaned.push(message._id);
+    }
+    if (orphaned.length > 0) await messages.updateMany({ _id: { $in: orphaned } }, { $set: { isDeleted: true, deletedAt: at, updatedAt: at } });
+    return { files: gone.length, messages: orphaned.length };
   }
 
   /** Inserts documents given as canonical Extended JSON lines, types intact. */

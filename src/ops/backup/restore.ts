@@ -108,6 +108,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   progress.phase = 'restoring';
   report();
   let changing = false;
+  const restoredUploads = new Set<string>();
   try {
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true, mode: 0o700 });
@@ -147,10 +148,12 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
         await handle.close();
       }
       checkDigest(manifest, entry.name, hash.digest('hex'), size);
+      restoredUploads.add(relative);
       progress.files += 1;
       report();
     }
 
+    await options.collections.deleteAttachmentsWithoutBytes(restoredUploads, new Date());
     const replaced = `${uploadsDir}.replaced-${process.pid}`;
     const hadUploads = await readdir(uploadsDir).then(() => true, () => false);
     if (hadUploads) await rename(uploadsDir, replaced);
