@@ -81,7 +81,7 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     hub = new Hub({ config, logger, metrics, authenticator: { authenticate: (token) => services!.authenticator.authenticate(token) } });
     // Requests get a deadline on every database operation: a database that hangs answers
     // UNAVAILABLE instead of holding the client. Migrations and backups have none.
-    const requestDb = await database.withDeadline(config.DB_TIMEOUT_MS);
+    const requestDb = await database.withDeadline(config.DB_TIMEOUT_MS, metrics && ((client) => metrics.observeDatabase(client)));
     services = createServices({ config, logger, db: requestDb, maintenanceDb: database.db, engine: await detectEngine(database.db), realtime: hub.registry, metrics });
     for (const module of services.hubModules) hub.use(module);
 

@@ -20,7 +20,8 @@ export interface Database {
    * a no-op in mongodb 6.22): for requests, so a database that hangs gives UNAVAILABLE, not
    * silence. Closed with the database.
    */
-  withDeadline(timeoutMs: number): Promise<Db>;
+  /** A pool whose every operation fails after `timeoutMs`; `observe` sees its commands (metrics). */
+  withDeadline(timeoutMs: number, observe?: (client: MongoClient) => void): Promise<Db>;
   close(): Promise<void>;
 }
 
@@ -68,11 +69,12 @@ function clientFor(uri: string, monitorCommands = false, deadlineMs?: number): M
 }
 
 /** The `withDeadline` of a database at `uri`, and what closes the pools it opened. */
-function deadlinePools(uri: string, name: string): { withDeadline(timeoutMs: number): Promise<Db>; close(): Promise<void> } {
+function deadlinePools(uri: string, name: string): { withDeadline(timeoutMs: number, observe?: (client: MongoClient) => void): Promise<Db>; close(): Promise<void> } {
   const clients: MongoClient[] = [];
   return {
-    async withDeadline(timeoutMs) {
-      const client = clientFor(uri, false, timeoutMs);
+    async withDeadline(timeoutMs, observe) {
+      const client = clientFor(uri, observe !== undefined, timeoutMs);
+      observe?.(client);
       clients.push(client);
       await client.connect();
       return client.db(name);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { chatdBin, freePort, runChatd, startChatd, testDatabaseUri } from '../support/chatd.js';
 import { runProcess } from '../support/process.js';
 import { cliEnv } from '../support/ops.js';
+import { until } from '../support/wait.js';
 
 // What a new administrator hits first: each of these once printed something unhelpful.
 const tempDir = () => mkdtempSync(join(tmpdir(), 'chatd-edges-'));
@@ -50,7 +51,8 @@ describe('chatd serve --port', () => {
     const [port, wsPort] = [await freePort(), await freePort()];
     const server = await startChatd({ args: ['--port', String(port), '--ws-port', String(wsPort)] });
     try {
-      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      // Ready once the message index is loaded, a moment after the ports are open.
+      await until('chatd is ready on --port', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200);
       expect(server.logs.some((line) => line.includes(`"httpPort":${port},"wsPort":${wsPort}`))).toBe(true);
     } finally {
       expect(await server.stop()).toBe(0);

@@ -213,8 +213,13 @@ export class MessagesService {
     return { messages: rows.slice(0, limit).reverse(), updated: [], hasMore: rows.length > limit, updatesTruncated: false, ...(cursorUnknown ? { cursorUnknown } : {}) };
   }
 
-  /** Whether a client's cursor is a stored message of this room: one read by `_id`, the lookup every database answers from an index. */
+  /**
+   * Whether a client's cursor is a position in this room's history: a stored message of the room
+   * (one read by `_id`, the lookup every database answers from an index), or any id older than the
+   * room itself, which no restore can have rolled back (`after=000…0` reads from the start).
+   */
   private async isMessageOf(roomId: ObjectId, id: ObjectId): Promise<boolean> {
+    if (id.getTimestamp().getTime() < roomId.getTimestamp().getTime()) return true;
     const message = await this.repo.findById(id);
     return message !== null && message.roomId.equals(roomId);
   }
