@@ -101,7 +101,7 @@ describe('the slow uWebSockets.js fallback', () => {
 
     const server = await startChatd({ env: { UWS_USE_FALLBACK: '1', ALLOW_SLOW_HUB: '1' } });
     try {
-      expect((await fetch(`${server.baseUrl}/readyz`)).status).toBe(200);
+      await until('chatd on the fallback is ready', async () => (await fetch(`${server.baseUrl}/readyz`)).status === 200);
       expect(server.logs.some((line) => line.includes('NOT using its native binary'))).toBe(true);
     } finally {
       expect(await server.stop()).toBe(0);

@@ -27,7 +27,7 @@ describe('one owner per data directory', () => {
       expect(second.code).toBe(1);
       expect(second.stderr).toContain(`chatd serve (process ${first.process.pid}, PORT ${first.httpPort}, WS_PORT ${first.wsPort}`);
       expect(launchersOf(dataDir)).toHaveLength(1);
-      expect((await apiClient(first.baseUrl).get('/readyz')).status).toBe(200);
+      await until('the first chatd is still ready', async () => (await apiClient(first.baseUrl).get('/readyz')).status === 200);
     } finally {
       expect(await first.stop()).toBe(0);
     }
