@@ -221,7 +221,8 @@ describe('profile and settings', () => {
     await d.getByText('Picture updated').waitFor();
     await eventually(() => profile.getByRole('img').getAttribute('src')).not.toBe(pictureBefore ?? '');
     await eventually(() => profile.getByRole('img').getAttribute('src')).toMatch(new RegExp(`/api/users/${dana.id}/avatar\\?v=\\d+$`));
-    expect(await profile.getByRole('img').evaluate((img: any) => img.complete && img.naturalWidth)).toBe(256);
+    // The new src starts a download; the picture is shown once it has loaded.
+    await eventually(() => profile.getByRole('img').evaluate((img: any) => img.complete && img.naturalWidth)).toBe(256);
 
     await d.getByLabel('Custom status').fill('Out with the bees');
     await d.getByLabel('Presence').selectOption('away');
