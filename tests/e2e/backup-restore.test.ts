@@ -67,7 +67,7 @@ describe('backup and restore on the embedded database', { timeout: 180_000 }, ()
       const backup = await runChatd(['backup'], { cwd: dataDir, env, timeoutMs: 120_000 });
       expect(backup.code, backup.stderr).toBe(0);
       expect(backup.stdout).toMatch(/^wrote .*\/backups\/chatd-\d{4}-\d\d-\d\dT[\d-]+Z\.tar\.gz \(/m);
-      expect(backup.stdout).toMatch(/schema at migration 0003-relative-avatars/);
+      expect(backup.stdout).toMatch(/schema at migration 0004-indexes-per-engine/);
       const names = archivesIn(join(dataDir, 'backups'));
       expect(names).toHaveLength(1);
       archive = join(dataDir, 'backups', names[0]!);

@@ -119,7 +119,7 @@ describe('chatd migrate and doctor against a MongoDB URI', () => {
     expect(early.stdout).toMatch(/^FAIL migrations: \d+ pending \(0001-initial.*\): run `chatd migrate`/m);
     const applied = await runChatd(['migrate'], { cwd: dir, env });
     expect(applied.code, applied.stderr).toBe(0);
-    expect(applied.stdout).toMatch(/applied 3 migration\(s\): 0001-initial, 0002-message-index, 0003-relative-avatars/);
+    expect(applied.stdout).toMatch(/applied 4 migration\(s\): 0001-initial, 0002-message-index, 0003-relative-avatars, 0004-indexes-per-engine/);
     const again = await runChatd(['migrate'], { cwd: dir, env });
     expect(again.stdout).toMatch(/nothing to apply/);
     const after = await runChatd(['migrate', 'status'], { cwd: dir, env });

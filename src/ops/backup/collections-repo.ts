@@ -1,4 +1,6 @@
 import { BSON, type Db, type Document, type IndexDescription, type ObjectId } from 'mongodb';
+import { detectEngine, type DatabaseEngine } from '../../db/engine.js';
+import { belongsOn, fitIndexes } from '../../db/index-layout.js';
 
 const { EJSON } = BSON;
 
@@ -33,6 +35,8 @@ export interface IndexSpec extends Record<string, unknown> {
 
 /** Whole-database access for backup and restore: the one place they meet the driver. */
 export class CollectionsRepo {
+  private detected: Promise<DatabaseEngine> | undefined;
+
   constructor(private readonly db: Db) {}
 
   get databaseName(): string {
@@ -100,13 +104,22 @@ export class CollectionsRepo {
     for (const name of await this.list()) await this.db.collection(name).drop();
   }
 
-  /** Creates the collection with its indexes, before any document goes in. */
+  /** Creates the collection with those of its indexes this engine keeps, before any document goes in. */
   async create(name: string, indexes: Record<string, unknown>[]): Promise<void> {
     await this.db.createCollection(name);
-    if (indexes.length > 0) {
-      const specs = indexes.map((index) => EJSON.deserialize(index, { relaxed: true }) as IndexDescription);
-      await this.db.collection(name).createIndexes(specs);
-    }
+    const engine = await this.engine();
+    const specs = indexes.map((index) => EJSON.deserialize(index, { relaxed: true }) as IndexDescription).filter((index) => belongsOn(engine, index));
+    if (specs.length > 0) await this.db.collection(name).createIndexes(specs);
+  }
+
+  /** Gives the restored database the indexes its engine wants: a backup carries those of the engine it was taken on. */
+  async fitIndexes(): Promise<void> {
+    await fitIndexes(this.db, await this.engine());
+  }
+
+  private engine(): Promise<DatabaseEngine> {
+    this.detected ??= detectEngine(this.db);
+    return this.detected;
   }
 
   /**

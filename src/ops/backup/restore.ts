@@ -172,6 +172,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   let migrationsApplied: string[];
   try {
     migrationsApplied = await options.applyMigrations();
+    // The backup carries the indexes of the engine it was taken on.
+    await options.collections.fitIndexes();
   } catch (error) {
     throw new RestoreFailed(`the backup was restored, but applying the newer migrations failed: ${(error as Error).message}; run \`chatd migrate\` once the cause is fixed`);
   }
