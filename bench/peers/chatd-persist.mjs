@@ -42,7 +42,7 @@ const senders = Number(opts.senders);
 const content = 'x'.repeat(Number(opts.payload));
 
 const logger = pino({ level: 'warn', base: { service: 'chatd-persist' } }, pino.destination(2));
-const config = { MONGODB_URI: opts['mongodb-uri'], CHATD_DATA_DIR: opts['data-dir'], CHATD_FERRETDB_BIN: undefined };
+const config = { MONGODB_URI: opts['mongodb-uri'], CHATD_DATA_DIR: opts['data-dir'], CHATD_FERRETDB_BIN: undefined, CHATD_FERRETDB_PPROF: process.env.CHATD_FERRETDB_PPROF };
 const database = await openDatabase(config, logger, { supervise: false });
 await migrate(database.db, { logger });
 const repo = new MessagesRepo(database.db);

@@ -115,6 +115,8 @@ export const configSchema = z
       .describe('Path of the embedded database launcher. Defaults to the one `npm run setup` builds under tools/ferretdb/bin.'),
     CHATD_FERRETDB_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('error')
       .describe('Log level of the embedded database (its lines go to chatd\'s log). debug logs every request it gets: for troubleshooting only.'),
+    CHATD_FERRETDB_PPROF: z.string().regex(/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\]):\d{1,5}$/, 'must be a loopback host:port such as 127.0.0.1:6060').optional()
+      .describe('Serve the embedded database\'s Go profiler (/debug/pprof/) on this loopback host:port, for profiling. Empty: off.'),
     JWT_SECRET: secret.describe('Secret that signs access tokens: 32+ random characters. `chatd init` generates it.'),
     JWT_REFRESH_SECRET: secret.describe('Secret that signs refresh tokens, different from JWT_SECRET. `chatd init` generates it.'),
     JWT_EXPIRY: duration.prefault('15m').describe('Lifetime of an access token (15m, 1h, ...).'),

@@ -133,6 +133,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
       dataDir,
       launcher: config.CHATD_FERRETDB_BIN,
       logLevel: config.CHATD_FERRETDB_LOG_LEVEL,
+      pprof: config.CHATD_FERRETDB_PPROF,
       logger: logger.child({ component: 'embedded-db' }),
       restart: options.supervise ?? false,
     });

@@ -84,6 +84,8 @@ export interface EmbeddedOptions {
   logger: Logger;
   /** The launcher's own log level (CHATD_FERRETDB_LOG_LEVEL). */
   logLevel?: string;
+  /** Where the launcher serves Go's profiler (CHATD_FERRETDB_PPROF); off when absent. */
+  pprof?: string;
   /** Restart the server when it dies unexpectedly (serve does; one-off commands do not need to). */
   restart?: boolean;
 }
@@ -147,7 +149,9 @@ export class EmbeddedDatabase {
 
   private spawnLauncher(launcher: string, listen: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn(launcher, ['-listen', listen, '-data-dir', embeddedDirectory(this.options.dataDir), '-log-level', this.options.logLevel ?? 'error', '-exit-on-stdin-eof'], {
+      const args = ['-listen', listen, '-data-dir', embeddedDirectory(this.options.dataDir), '-log-level', this.options.logLevel ?? 'error', '-exit-on-stdin-eof'];
+      if (this.options.pprof) args.push('-pprof', this.options.pprof);
+      const child = spawn(launcher, args, {
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       this.child = child;

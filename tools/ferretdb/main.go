@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when -pprof names an address
 	"net/url"
 	"os"
 	"os/signal"
@@ -28,6 +31,7 @@ func main() {
 	dataDir := flag.String("data-dir", "", "directory holding the SQLite database files")
 	logLevel := flag.String("log-level", "error", "log level: debug, info, warn or error")
 	exitOnStdinEOF := flag.Bool("exit-on-stdin-eof", false, "exit when standard input closes (the supervisor died)")
+	pprofAddr := flag.String("pprof", "", "loopback address to serve Go's profiler on (/debug/pprof/), for profiling chatd's database; empty: off")
 	flag.Parse()
 
 	if *dataDir == "" {
@@ -50,6 +54,10 @@ func main() {
 	}
 	if err := syscall.Flock(int(dataDirLock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		fail("data directory " + abs + " is in use by another embedded database process")
+	}
+
+	if *pprofAddr != "" {
+		servePprof(*pprofAddr)
 	}
 
 	var level slog.Level
@@ -97,6 +105,23 @@ func main() {
 		fail(err.Error())
 	}
 	runtime.KeepAlive(dataDirLock)
+}
+
+// servePprof serves net/http/pprof's handlers on a loopback address: profiles show queries and
+// documents, so they are never offered beyond this machine.
+func servePprof(addr string) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		fail("-pprof: " + err.Error())
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		fail("-pprof: " + addr + " is not a loopback address")
+	}
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		fail("-pprof: " + err.Error())
+	}
+	go func() { _ = http.Serve(listener, http.DefaultServeMux) }()
 }
 
 // dataDirLock holds the flock on the data directory for the whole life of the process.
