@@ -64,7 +64,7 @@ func main() {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		fail("-log-level: " + err.Error())
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(newLazyHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 
 	// The SQLite handler wants a directory URI ending with a slash.
 	sqliteURL := (&url.URL{Scheme: "file", Path: strings.TrimSuffix(abs, "/") + "/"}).String()
