@@ -144,7 +144,7 @@ async function withPeer(peer, plan, fn) {
   try {
     return await fn({ pid: child.pid, args: ['-proto', peer.proto, '-url', `ws://127.0.0.1:${port}`, '-server-pid', String(child.pid), ...loadgenArgs] });
   } finally {
-    await stop(child);
+    await stop(child, 30_000); // chatd drains; a profile (CHATD_BENCH_NODE_ARGS=--cpu-prof) is written at exit
     cleanup?.();
   }
 }

@@ -220,6 +220,10 @@ describe('access tokens', () => {
     await expectNoChange(db, async () => {
       for (const token of [
         forgeToken(account.id, { alg: 'none' }),
+        forgeToken(account.id, { alg: 'HS384' }),
+        forgeToken(account.id, { claims: { iss: 'someone-else' } }),
+        forgeToken(account.id, { claims: { aud: ['chatd:refresh'] } }),
+        forgeToken(account.id, { claims: { nbf: Math.floor(Date.now() / 1000) + 600 } }),
         flipSignatureByte(account.accessToken),
         forgeToken(account.id, { expiresInSeconds: -5 }),
         forgeToken(account.id, { secret: 'another-secret-another-secret-another-secret' }),
