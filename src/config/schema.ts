@@ -155,7 +155,7 @@ export const configSchema = z
     MESSAGE_BATCH_MAX: positiveInt.default(256)
       .describe('Most messages stored by one database write (group commit); a full batch is written at once.'),
     MESSAGE_FLUSH_MS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(2)
-      .describe('How long a message waits for others to share its database write, in milliseconds (0: the next tick).'),
+      .describe('How long a message waits for others to share its database write while messages flow, in milliseconds (0: the next tick). A message after a quiet spell longer than this goes at once.'),
     MESSAGE_QUEUE_MAX: positiveInt.default(20000)
       .describe('Messages waiting to be stored before new sends are refused with UNAVAILABLE (protects memory when the database stalls).'),
     DB_TIMEOUT_MS: positiveInt.default(5000)

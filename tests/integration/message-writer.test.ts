@@ -152,6 +152,25 @@ describe('the group-commit writer', () => {
     await expect(w.write(message(sender, room), sender.toHexString())).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 
+  it('stores a lone message on a quiet writer without waiting for the window, and batches with the window while messages flow', async () => {
+    const repo = new MessagesRepo(db);
+    const w = new MessageWriter({ repo, logger, batchMax: 100, flushMs: 60_000, queueMax: 1000, onStored: () => '' });
+    const sender = new ObjectId();
+    const room = new ObjectId();
+    // Quiet: stored and answered long before a 60 s window could pass (the test would time out).
+    expect((await w.write(message(sender, room), sender.toHexString())).created).toBe(true);
+    // Right after a batch (once the writer is idle again: a message sent while a batch is being
+    // stored goes right after it): the next message waits for company.
+    expect(await db.collection('messages').countDocuments({ roomId: room })).toBe(1);
+    let answered = false;
+    const next = w.write(message(sender, room), sender.toHexString()).then((result) => ((answered = true), result));
+    expect(await db.collection('messages').countDocuments({ roomId: room })).toBe(1);
+    expect(answered).toBe(false);
+    await w.drain(5000);
+    expect((await next).created).toBe(true);
+    expect(await db.collection('messages').countDocuments({ roomId: room })).toBe(2);
+  });
+
   it('refuses with UNAVAILABLE beyond its queue bound', async () => {
     const repo = new MessagesRepo(db);
     const w = new MessageWriter({ repo, logger, batchMax: 100, flushMs: 60_000, queueMax: 3, onStored: () => '' });

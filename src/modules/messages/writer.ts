@@ -63,7 +63,10 @@ export class MessageWriter {
   private readonly pending = new Map<string, Map<string, Entry>>();
   private inFlight = 0;
   private flushing = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** When the last flush finished (performance.now()); -Infinity before the first. */
+  private lastFlushEnded = Number.NEGATIVE_INFINITY;
+  /** Cancels the flush scheduled for the first queued message, if one is. */
+  private cancelFlush: (() => void) | undefined;
   private closed = false;
   private deadline: number | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -112,26 +115,39 @@ export class MessageWriter {
   async drain(timeoutMs: number): Promise<void> {
     this.closed = true;
     this.deadline = Date.now() + timeoutMs;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelFlush?.();
+    this.cancelFlush = undefined;
     if (!this.flushing && this.queue.length > 0) void this.flush();
     if (this.flushing || this.queue.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     while (this.lookups.size > 0) await Promise.all(this.lookups);
   }
 
+  /**
+   * A full batch goes at once. Otherwise the first message waits up to `flushMs` for company, but
+   * only while messages are flowing: when the last batch finished more than `flushMs` ago, traffic
+   * is sparser than the window and nobody would join it, so the message goes after the current
+   * event-loop turn (with whatever that turn brought). Under load the window builds the large
+   * batches that keep the database's cost per message low; a lone message pays no window.
+   */
   private schedule(): void {
     if (this.flushing) return;
     if (this.queue.length >= this.options.batchMax) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
+      this.cancelFlush?.();
+      this.cancelFlush = undefined;
       void this.flush();
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), this.options.flushMs);
+    } else if (!this.cancelFlush) {
+      if (performance.now() - this.lastFlushEnded >= this.options.flushMs) {
+        const immediate = setImmediate(() => void this.flush());
+        this.cancelFlush = () => clearImmediate(immediate);
+      } else {
+        const timer = setTimeout(() => void this.flush(), this.options.flushMs);
+        this.cancelFlush = () => clearTimeout(timer);
+      }
     }
   }
 
   private async flush(): Promise<void> {
-    this.timer = undefined;
+    this.cancelFlush = undefined;
     if (this.flushing) return;
     this.flushing = true;
     try {
@@ -144,6 +160,7 @@ export class MessageWriter {
       }
     } finally {
       this.flushing = false;
+      this.lastFlushEnded = performance.now();
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const wake of waiters) wake();
