@@ -45,7 +45,7 @@ async function insertInChunks(collection, docs, size = 2000) {
  */
 async function seed(db, plan, secret) {
   const { newUserDocument } = await import(new URL('../../dist/modules/users/document.js', import.meta.url).href);
-  const count = plan.conns ?? plan.rooms * plan.members;
+  const count = plan.rooms * plan.members;
   const now = new Date();
   const users = Array.from({ length: count }, (_, i) => {
     const user = newUserDocument({ _id: new ObjectId(), username: `bench_${i}`, email: `bench_${i}@bench.test`, passwordHash: null, avatar: '' }, now);
@@ -55,7 +55,6 @@ async function seed(db, plan, secret) {
   await insertInChunks(db.collection('users'), users);
   const nowSeconds = Math.floor(Date.now() / 1000);
   const conns = users.map((u) => ({ token: forgeAccessToken(secret, u._id.toHexString(), nowSeconds), roomId: '' }));
-  if (plan.conns) return conns;
 
   const rooms = [];
   const memberships = [];
@@ -84,7 +83,7 @@ async function seed(db, plan, secret) {
  * load run, `{conns}` for idle connections. The generator reads tokens and room ids from the
  * setup file and is told the database's pid so its CPU is reported beside the hub's.
  */
-export async function startChatd({ port, core, plan, inspect, work, root }) {
+export async function startChatd({ port, core, plan, inspect, dbProfile, work, root }) {
   const dataDir = path.join(work, `chatd-${port}`);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
@@ -100,6 +99,7 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
     MONGODB_URI: process.env.CHATD_BENCH_MONGODB_URI ?? '',
   };
   if (!env.MONGODB_URI) delete env.MONGODB_URI;
+  if (dbProfile) Object.assign(env, { METRICS_PORT: String(await freePort()), METRICS_HOST: '127.0.0.1' });
   // For profiling a run by hand: CHATD_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (flags
   // NODE_OPTIONS refuses), or CHATD_BENCH_NODE_OPTIONS=--perf-basic-prof with `perf record`.
   const nodeOptions = [process.env.CHATD_BENCH_NODE_OPTIONS, inspect ? '--inspect=127.0.0.1:0' : undefined].filter(Boolean).join(' ');
@@ -149,12 +149,28 @@ export async function startChatd({ port, core, plan, inspect, work, root }) {
     const setupFile = path.join(dataDir, 'setup.json');
     writeFileSync(setupFile, JSON.stringify({ conns }));
     const gc = inspector ? ['-gc-cmd', gcCommand(root, await inspector)] : [];
-    return { child, loadgenArgs: ['-setup', setupFile, ...(state ? ['-db-pid', String(state.pid)] : []), ...gc], cleanup };
+    const dbCommands = dbProfile ? () => databaseCommands(`http://127.0.0.1:${env.METRICS_PORT}/metrics`) : undefined;
+    return { child, loadgenArgs: ['-setup', setupFile, ...(state ? ['-db-pid', String(state.pid)] : []), ...gc], cleanup, dbCommands };
   } catch (error) {
     child?.kill('SIGKILL');
     cleanup();
     throw error;
   }
+}
+
+/**
+ * Every database command chatd ran since it started (the set-up included), by command name:
+ * count and seconds, from its Prometheus endpoint (both connection pools are timed).
+ */
+async function databaseCommands(url) {
+  const text = await (await fetch(url)).text();
+  const commands = {};
+  for (const [, kind, labels, value] of text.matchAll(/^chatd_db_command_duration_seconds_(count|sum)\{([^}]*)\} (\S+)$/gm)) {
+    const name = /command="([^"]*)"/.exec(labels)?.[1] ?? '?';
+    commands[name] ??= { count: 0, seconds: 0 };
+    commands[name][kind === 'count' ? 'count' : 'seconds'] += Number(value);
+  }
+  return commands;
 }
 
 /** The persistence path alone (bench/peers/chatd-persist.mjs), pinned to the server core with its database. */

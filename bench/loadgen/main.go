@@ -91,7 +91,7 @@ func main() {
 	var warm, step, drain, settle float64
 	flag.StringVar(&cfg.Proto, "proto", "raw", "raw | sio | centrifugo | chatd")
 	flag.StringVar(&cfg.URL, "url", "ws://127.0.0.1:9001", "server base URL (the protocol adds its path)")
-	flag.StringVar(&cfg.Mode, "mode", "load", "load: publish in steps; idle: connect, authenticate and measure server memory")
+	flag.StringVar(&cfg.Mode, "mode", "load", "load: publish in steps; idle: connect, authenticate, join (rooms of -members) and measure server memory")
 	flag.IntVar(&cfg.Rooms, "rooms", 10, "rooms")
 	flag.IntVar(&cfg.Members, "members", 100, "members per room (one connection each)")
 	flag.IntVar(&cfg.Conns, "conns", 10000, "connections in idle mode")
@@ -697,10 +697,10 @@ func (g *Gen) collect() error {
 	return nil
 }
 
-// idle measures the server's resident memory per idle authenticated connection.
+// idle measures the server's resident memory per idle connection that authenticated and joined
+// its room (rooms of -members connections).
 func (g *Gen) idle() IdleResult {
 	res := IdleResult{Proto: g.cfg.Proto, Conns: g.cfg.Conns, Sources: g.cfg.Sources}
-	g.cfg.Members = 1
 	var beforeGC int64
 	if g.cfg.GCCmd != "" {
 		if err := g.collect(); err != nil {
@@ -710,7 +710,7 @@ func (g *Gen) idle() IdleResult {
 		beforeGC = rssBytes(g.cfg.ServerPID)
 	}
 	before := rssBytes(g.cfg.ServerPID)
-	took, err := g.connect(g.cfg.Conns, false)
+	took, err := g.connect(g.cfg.Conns, true)
 	if err != nil {
 		res.Error = err.Error()
 		return res
