@@ -66,8 +66,10 @@ func main() {
 	}
 	logger := slog.New(newLazyHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 
-	// The SQLite handler wants a directory URI ending with a slash.
-	sqliteURL := (&url.URL{Scheme: "file", Path: strings.TrimSuffix(abs, "/") + "/"}).String()
+	// The SQLite handler wants a directory URI ending with a slash. FerretDB's own connections
+	// never checkpoint the WAL (see maintainDatabases); it keeps its other defaults (WAL, and
+	// synchronous=FULL: a commit is on disk before the insert is answered).
+	sqliteURL := (&url.URL{Scheme: "file", Path: strings.TrimSuffix(abs, "/") + "/", RawQuery: "_pragma=wal_autocheckpoint(0)"}).String()
 
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
@@ -94,7 +96,7 @@ func main() {
 
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
-	go indexIDLookups(ctx, abs, logger)
+	go maintainDatabases(ctx, abs, logger)
 
 	// MongoDBURI blocks until the listener is bound, so the announced address is the real one
 	// even when port 0 was asked for. The supervisor reads this single line from stdout.
@@ -135,16 +137,16 @@ func fail(msg string) {
 // idIndexSuffix names the index indexIDLookups adds to each collection's table.
 const idIndexSuffix = "_chatd_id"
 
-// indexIDLookups makes SQLite answer FerretDB's `_id` lookups from an index.
+// maintainDatabases looks after every database file in dir once a second, on its own connection:
+// it adds the `_id` lookup index (ensureIDIndexes) and checkpoints the write-ahead log.
 //
-// FerretDB 1.24 looks a document up by `_id` with `WHERE _ferretdb_sjson->'$._id' = ?`, but
-// indexes `_id` as `_ferretdb_sjson->"_id"`: SQLite matches index expressions as written, so
-// every findOne, update and delete by `_id` read the table row by row up to the document (all of
-// it for updates and deletes): 300 ms for a late document among 100 000 messages. An index on the
-// expression the queries use makes those lookups logarithmic. FerretDB does not know of it (it
-// is not listed, backed up or dropped by name) and SQLite drops it with its table. New databases
-// and collections get theirs within a second.
-func indexIDLookups(ctx context.Context, dir string, logger *slog.Logger) {
+// SQLite checkpoints by default in the commit that takes the log past 1000 pages: that commit
+// also copies 4 MB into the database file and syncs it, tens of milliseconds during which every
+// message waiting for it waits too (with one commit per few messages, that is every few hundred
+// commits: a p99). FerretDB's connections are opened with wal_autocheckpoint(0) and the
+// checkpoint happens here instead, PASSIVE, beside the writers: commits only append to the log.
+// Durability is the same: a commit is synced to the log before FerretDB answers.
+func maintainDatabases(ctx context.Context, dir string, logger *slog.Logger) {
 	handles := map[string]*sql.DB{}
 	defer func() {
 		for _, db := range handles {
@@ -161,7 +163,7 @@ func indexIDLookups(ctx context.Context, dir string, logger *slog.Logger) {
 				uri := (&url.URL{Scheme: "file", Path: file, RawQuery: "_pragma=busy_timeout(10000)"}).String()
 				opened, err := sql.Open("sqlite", uri)
 				if err != nil {
-					logger.Warn("cannot open database file to index _id lookups", "file", file, "error", err)
+					logger.Warn("cannot open database file to maintain it", "file", file, "error", err)
 					continue
 				}
 				opened.SetMaxOpenConns(1)
@@ -170,6 +172,9 @@ func indexIDLookups(ctx context.Context, dir string, logger *slog.Logger) {
 			}
 			if err := ensureIDIndexes(ctx, db); err != nil && ctx.Err() == nil {
 				logger.Warn("cannot index _id lookups", "file", file, "error", err)
+			}
+			if _, _, err := checkpointWAL(ctx, db); err != nil && ctx.Err() == nil {
+				logger.Warn("cannot checkpoint the write-ahead log", "file", file, "error", err)
 			}
 		}
 		select {
@@ -180,7 +185,24 @@ func indexIDLookups(ctx context.Context, dir string, logger *slog.Logger) {
 	}
 }
 
+// checkpointWAL copies what the write-ahead log holds into the database file without waiting for
+// readers or writers (they go on meanwhile); the next writer then starts the log over.
+// It returns the log's size and how much of it is in the database file now, in pages.
+func checkpointWAL(ctx context.Context, db *sql.DB) (logFrames, checkpointed int, err error) {
+	var busy int
+	err = db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &checkpointed)
+	return logFrames, checkpointed, err
+}
+
 // ensureIDIndexes adds the `_id` lookup index to every collection table of one database that lacks it.
+//
+// FerretDB 1.24 looks a document up by `_id` with `WHERE _ferretdb_sjson->'$._id' = ?`, but
+// indexes `_id` as `_ferretdb_sjson->"_id"`: SQLite matches index expressions as written, so
+// every findOne, update and delete by `_id` read the table row by row up to the document (all of
+// it for updates and deletes): 300 ms for a late document among 100 000 messages. An index on the
+// expression the queries use makes those lookups logarithmic. FerretDB does not know of it (it
+// is not listed, backed up or dropped by name) and SQLite drops it with its table. New databases
+// and collections get theirs within a second.
 func ensureIDIndexes(ctx context.Context, db *sql.DB) error {
 	rows, err := db.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections c
 		WHERE EXISTS (SELECT 1 FROM sqlite_master t WHERE t.type = 'table' AND t.name = c.table_name)

@@ -82,3 +82,39 @@ func TestIDStatementsUseAnIndexAfterEnsureIDIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With FerretDB's connections never checkpointing, the log holds every commit until
+// checkpointWAL, from another connection, copies it all into the database file.
+func TestCheckpointWALCopiesTheLogWhileWritersNeverDo(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "chatd.sqlite")
+	writer, err := sql.Open("sqlite", "file:"+file+"?_pragma=journal_mode(wal)&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	if _, err := writer.Exec(`CREATE TABLE t (v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3000; i++ {
+		if _, err := writer.Exec(`INSERT INTO t VALUES (?)`, strings.Repeat("x", 500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	maintainer, err := sql.Open("sqlite", "file:"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maintainer.Close()
+	logFrames, checkpointed, err := checkpointWAL(context.Background(), maintainer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3000 commits without a checkpoint: far more than the 1000 pages at which SQLite would have checkpointed.
+	if logFrames < 1000 || checkpointed != logFrames {
+		t.Fatalf("log of %d pages, %d checkpointed; want all of more than 1000", logFrames, checkpointed)
+	}
+	var count int
+	if err := maintainer.QueryRow(`SELECT count(*) FROM t`).Scan(&count); err != nil || count != 3000 {
+		t.Fatalf("read %d rows (%v) after the checkpoint, want 3000", count, err)
+	}
+}
