@@ -9,7 +9,8 @@ FROM golang:1.26-bookworm AS launcher
 WORKDIR /src
 COPY tools/ferretdb/go.mod tools/ferretdb/go.sum ./
 RUN go mod download
-COPY tools/ferretdb/main.go ./
+# Every source file of the launcher (its tests are not built into it).
+COPY tools/ferretdb/*.go ./
 RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/chatd-ferretdb .
 
 FROM node:20-bookworm-slim AS build

@@ -3,7 +3,7 @@
 // repeated set-up runs cost nothing. The hash of the sources sits beside the binary.
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,9 @@ const binary = join(source, 'bin', 'chatd-ferretdb');
 const stamp = join(source, 'bin', '.source-hash');
 
 const hash = createHash('sha256');
-for (const file of ['main.go', 'go.mod', 'go.sum']) hash.update(file).update(readFileSync(join(source, file)));
+// Every file the build reads: the module files and the Go sources (tests included: cheap, and never stale).
+const sources = ['go.mod', 'go.sum', ...readdirSync(source).filter((file) => file.endsWith('.go')).sort()];
+for (const file of sources) hash.update(file).update(readFileSync(join(source, file)));
 const digest = hash.digest('hex');
 
 if (existsSync(binary) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === digest) {
