@@ -81,13 +81,17 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string' },
     peers: { type: 'string' },
     workloads: { type: 'string' },
+    // Idle connection counts for the memory runs (`10000`, `3000,10000`), or `none`.
+    idle: { type: 'string' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
   },
 });
 
 const modeName = opts.quick ? 'quick' : 'full';
 const mode = { ...MODES[modeName], rounds: opts.rounds ? Number(opts.rounds) : MODES[modeName].rounds };
-if (opts.workloads) {
+if (opts.workloads === 'none') {
+  mode.workloads = [];
+} else if (opts.workloads) {
   // `ROOMSxMEMBERS[:PAYLOAD]`, payload in bytes (100 unless given); the mode's other settings stay.
   mode.workloads = opts.workloads.split(',').map((spec) => {
     const m = /^(\d+)x(\d+)(?::(\d+))?$/.exec(spec.trim());
@@ -97,6 +101,13 @@ if (opts.workloads) {
     }
     return { rooms: Number(m[1]), members: Number(m[2]), payload: m[3] ? Number(m[3]) : 100 };
   });
+}
+if (opts.idle) {
+  mode.idleConns = opts.idle === 'none' ? [] : opts.idle.split(',').map(Number);
+  if (mode.idleConns.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(`bench: --idle "${opts.idle}" is not a list of connection counts, e.g. 10000 or 3000,10000 (or none)`);
+    process.exit(2);
+  }
 }
 const wanted = opts.peers ? new Set(opts.peers.split(',')) : undefined;
 const unknown = wanted ? [...wanted].filter((n) => !PEERS.some((p) => p.name === n)) : [];

@@ -237,7 +237,8 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
         stop: () => recovering,
       },
       tokenSweepJob(accounts.tokens, accounts.knownAddresses, config.TOKEN_SWEEP_CRON, logger),
-      sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: config.SESSION_RECHECK_SECONDS, logger }),
+      // The log is read as often as either setting asks: it also keeps the token checks' cache current.
+      sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: Math.min(config.AUTH_CACHE_SECONDS, config.SESSION_RECHECK_SECONDS), logger }),
       ...(backups ? [backups] : []),
       { name: 'admin-backups', start: () => undefined, stop: () => adminBackups.stop() },
       retentionJob({ config, logger, rooms, messages }),

@@ -186,7 +186,7 @@ export const configSchema = z
       .describe('Password-reset requests per address and per account, failed reset tokens and failed current-password checks per user (attempts/window).'),
     RATE_LIMIT_REFRESH: rateLimit.prefault('30/15m').describe('Failed token refreshes allowed per client address (attempts/window).'),
     AUTH_CACHE_SECONDS: positiveInt.default(5)
-      .describe('How long a token\'s revocation check (logout, disable, password change) is cached per process; another process\'s revocation takes effect within this time.'),
+      .describe('How soon a change another process makes to an account (chatd admin disable, enable, reset-password, set-role) applies to token checks: the server reads its change log this often. Its own changes apply at once.'),
     SESSION_RECHECK_SECONDS: positiveInt.default(10)
       .describe('How often the hub re-checks connected users for revocations made by other processes (chatd admin disable) and closes their connections.'),
     TOKEN_SWEEP_CRON: cronExpression.default('*/10 * * * *').describe('When expired tokens (refresh, revoked, password reset) are deleted, as a cron expression.'),

@@ -28,6 +28,11 @@ export interface AccountsDeps {
   presence?: UsersServiceDeps['presence'];
 }
 
+// Once the change log is followed, a user's cached state is re-read only as a safety net.
+const FOLLOWED_STATE_TTL_MS = 10 * 60 * 1000;
+// About 100 bytes a user: 200 000 users are 20 MB read once at start-up.
+const SESSION_STATE_PRELOAD_LIMIT = 200_000;
+
 /** The accounts capability wired once: `chatd serve` and the `chatd admin` commands build the same objects. */
 export function createAccounts({ config, logger, db, realtime, presence }: AccountsDeps) {
   const signer = new TokenSigner({
@@ -40,7 +45,15 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
   const tokens = new TokensRepo(db);
   const identities = new IdentitiesRepo(db);
   const knownAddresses = new KnownAddressesRepo(db);
-  const revocations = new RevocationCache({ sessionState: (id) => users.sessionState(id), existing: (ids) => tokens.existing(ids) }, config.AUTH_CACHE_SECONDS * 1000);
+  const revocations = new RevocationCache(
+    {
+      sessionState: (id) => users.sessionState(id),
+      sessionStates: (limit) => users.sessionStates(limit),
+      existing: (ids) => tokens.existing(ids),
+      liveRevocations: () => tokens.liveRevocations(),
+    },
+    { ttlMs: config.AUTH_CACHE_SECONDS * 1000, followedTtlMs: FOLLOWED_STATE_TTL_MS, preloadLimit: SESSION_STATE_PRELOAD_LIMIT },
+  );
   const csrf = new CsrfTokens(config.JWT_SECRET);
   const hasher = new PasswordHasher(config.BCRYPT_COST);
   const sessions = new SessionService({ signer, tokens, users, revocations, csrf, realtime, logger, reuseGraceSeconds: config.REFRESH_REUSE_GRACE_SECONDS });

@@ -40,11 +40,13 @@ export function tokenSweepJob(tokens: TokensRepo, knownAddresses: KnownAddresses
 }
 
 /**
- * Closes hub connections of users whose sessions another process revoked. `chatd admin disable`
- * and `reset-password` run in the CLI's own process and only write the database (they move the
- * user's `sessionsValidAfter` and log the revocation); every few seconds this job reads the log
- * since its last look and closes those users' older connections with 1008. Revocations made by this
- * process close connections at once and do not wait for it.
+ * Follows the log of account changes other processes make. `chatd admin disable`, `enable`,
+ * `reset-password` and `set-role` run in the CLI's own process and only write the database (the
+ * user document, then a log entry); every few seconds this job reads the log since its last look,
+ * drops those users from the token checks' cache and closes their revoked connections with 1008.
+ * Because the log is followed, the token checks can answer from memory: at start the job has them
+ * read every user's standing and every live revocation once. This process's own changes apply at
+ * once and do not wait for it.
  */
 export function sessionRecheckJob(deps: { users: UsersRepo; revocations: RevocationCache; realtime: RealtimePublisher; intervalSeconds: number; logger: Logger }): BackgroundJob {
   const log = deps.logger.child({ component: 'session-recheck' });
@@ -62,7 +64,7 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
     running = true;
     const startedAt = new Date();
     try {
-      for (const user of await deps.users.revokedSince(since)) {
+      for (const user of await deps.users.changedSince(since)) {
         const id = user._id.toHexString();
         deps.revocations.forgetUser(id);
         const closed = deps.realtime.disconnect(
@@ -89,6 +91,11 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
     start: () => {
       timer = setInterval(() => void check(), deps.intervalSeconds * 1000);
       timer.unref();
+      // `since` was set before this read, so a change made while it runs is in the next look.
+      deps.revocations
+        .preload()
+        .then(({ users, revocations }) => log.info({ users: users ?? 'too many: read on demand', revocations }, 'token checks answer from memory'))
+        .catch((error: unknown) => log.warn({ err: error }, 'could not read account standings at start-up; token checks read them on demand'));
     },
     stop: () => {
       if (timer) clearInterval(timer);

@@ -167,7 +167,7 @@ export class SessionService {
       userId: this.objectId(principal.userId),
       expiresAt: new Date(principal.expiresAt * 1000),
     });
-    this.deps.revocations.markRevoked(tokenId.revokedAccess(principal.jti));
+    this.deps.revocations.markRevoked(tokenId.revokedAccess(principal.jti), new Date(principal.expiresAt * 1000));
     const families = new Set([principal.family, refreshClaims?.sub === principal.userId ? refreshClaims.fam : undefined]);
     for (const family of families) if (family) await this.revokeFamily(family, principal.userId, 'logged out');
     this.deps.realtime.disconnect((socket) => socket.principal?.jti === principal.jti, REVOKED_CLOSE_CODE, 'logged out');
@@ -197,15 +197,10 @@ export class SessionService {
   /** Revokes one refresh family: its refresh tokens and every access token issued with it. */
   async revokeFamily(family: string, userId: string, reason: string): Promise<void> {
     const markerId = tokenId.revokedFamily(family);
-    await this.deps.tokens.insert({
-      _id: markerId,
-      kind: 'revoked-family',
-      userId: this.objectId(userId),
-      family,
-      // No token of the family outlives this: access tokens expire sooner than refresh tokens.
-      expiresAt: new Date(Date.now() + this.deps.signer.refreshTtlSeconds * 1000),
-    });
-    this.deps.revocations.markRevoked(markerId);
+    // No token of the family outlives this: access tokens expire sooner than refresh tokens.
+    const expiresAt = new Date(Date.now() + this.deps.signer.refreshTtlSeconds * 1000);
+    await this.deps.tokens.insert({ _id: markerId, kind: 'revoked-family', userId: this.objectId(userId), family, expiresAt });
+    this.deps.revocations.markRevoked(markerId, expiresAt);
     await this.deps.tokens.deleteFamily(family);
     this.deps.realtime.disconnect((socket) => socket.principal?.family === family, REVOKED_CLOSE_CODE, reason);
   }

@@ -60,6 +60,14 @@ export class TokensRepo {
     return new Set(found.flatMap((entry) => (entry ? [entry._id] : [])));
   }
 
+  /** Every revocation entry (revoked access token or family) that has not expired. */
+  async liveRevocations(): Promise<Array<{ id: string; expiresAt: Date }>> {
+    const entries = await this.tokens
+      .find({ kind: { $in: ['revoked-access', 'revoked-family'] }, expiresAt: { $gt: new Date() } }, { projection: { expiresAt: 1 } })
+      .toArray();
+    return entries.map((entry) => ({ id: entry._id, expiresAt: entry.expiresAt }));
+  }
+
   /** The refresh families a user has live tokens in. */
   async familiesOf(userId: ObjectId): Promise<string[]> {
     const entries = await this.tokens.find({ userId, kind: 'refresh' }, { projection: { family: 1 } }).toArray();

@@ -22,12 +22,17 @@ export interface UserQuery {
   limit: number;
 }
 
-/** One revocation of a user's sessions, for other processes' hubs (`session_revocations`). */
+/**
+ * One change of a user's standing (sessions revoked, disabled, enabled, role), for other
+ * processes' hubs and token checks (`session_revocations`).
+ */
 interface RevocationEntry {
   _id: ObjectId;
   userId: ObjectId;
   at: Date;
 }
+
+const sessionFields = { role: 1, disabled: 1, sessionsValidAfter: 1 } as const;
 
 /** The `users` collection, and the log of session revocations beside it. */
 export class UsersRepo {
@@ -98,15 +103,21 @@ export class UsersRepo {
 
   /** The fields token checks need, or null when the user is gone. */
   sessionState(id: ObjectId): Promise<SessionState | null> {
-    return this.users.findOne({ _id: id }, { projection: { role: 1, disabled: 1, sessionsValidAfter: 1 } }) as Promise<SessionState | null>;
+    return this.users.findOne({ _id: id }, { projection: sessionFields }) as Promise<SessionState | null>;
+  }
+
+  /** Every user's token-check fields, or undefined when there are more than `limit` users. */
+  async sessionStates(limit: number): Promise<SessionState[] | undefined> {
+    const states = (await this.users.find({}, { projection: sessionFields }).limit(limit + 1).toArray()) as SessionState[];
+    return states.length > limit ? undefined : states;
   }
 
   /**
-   * Users whose sessions were revoked after `since` (for hubs in other processes to close their
-   * sockets). Read from the small revocation log rather than by `sessionsValidAfter`: the embedded
-   * database answers that filter by reading every user, seconds every few seconds with 10 000.
+   * Users whose standing changed after `since` (for other processes to drop what they cached and
+   * close revoked sockets). Read from the small change log rather than by `sessionsValidAfter`: the
+   * embedded database answers that filter by reading every user, seconds every few seconds with 10 000.
    */
-  async revokedSince(since: Date): Promise<SessionState[]> {
+  async changedSince(since: Date): Promise<SessionState[]> {
     const entries = await this.revocations.find({ at: { $gt: since } }, { projection: { userId: 1 } }).toArray();
     const ids = [...new Set(entries.map((entry) => entry.userId.toHexString()))];
     const states = await Promise.all(ids.map((id) => this.sessionState(new ObjectId(id))));
@@ -141,24 +152,23 @@ export class UsersRepo {
 
   /** Replaces the password hash and revokes every token issued before `revokedAt`. */
   async setPassword(id: ObjectId, passwordHash: string, revokedAt: Date): Promise<UserDocument | null> {
-    return this.logRevocation(await this.update(id, { passwordHash, sessionsValidAfter: revokedAt }));
+    return this.logChange(await this.update(id, { passwordHash, sessionsValidAfter: revokedAt }));
   }
 
   /** Disables or enables a user; disabling also revokes every token issued before `revokedAt`. */
   async setDisabled(id: ObjectId, disabled: boolean, revokedAt: Date): Promise<UserDocument | null> {
-    if (!disabled) return this.update(id, { disabled });
-    return this.logRevocation(await this.update(id, { disabled, sessionsValidAfter: revokedAt }));
+    return this.logChange(await this.update(id, disabled ? { disabled, sessionsValidAfter: revokedAt } : { disabled }));
   }
 
-  /** Records that the user's sessions were revoked, after the user document says so. */
-  private async logRevocation(user: UserDocument | null): Promise<UserDocument | null> {
+  /** Records that the user's standing changed, after the user document says so. */
+  private async logChange(user: UserDocument | null): Promise<UserDocument | null> {
     if (user) await this.revocations.insertOne({ _id: new ObjectId(), userId: user._id, at: new Date() });
     return user;
   }
 
   /** Changes a user's role. */
-  setRole(id: ObjectId, role: UserRole): Promise<UserDocument | null> {
-    return this.update(id, { role });
+  async setRole(id: ObjectId, role: UserRole): Promise<UserDocument | null> {
+    return this.logChange(await this.update(id, { role }));
   }
 
   /** Whether either user has blocked the other. */
