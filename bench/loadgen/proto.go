@@ -232,7 +232,7 @@ type Lines interface{ BatchedLines() bool }
 
 func (*centrifugoProto) BatchedLines() bool { return true }
 
-// --- chatd's hub (DESIGN.md: JSON frames {"event","data","id"}) ---
+// --- chatd's hub (docs/protocol.md: JSON frames {"event","data","id"}) ---
 type chatdConn struct {
 	Token  string `json:"token"`
 	RoomID string `json:"roomId"`

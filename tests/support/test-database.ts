@@ -49,7 +49,7 @@ export async function startEmbeddedFerret(dataDir?: string): Promise<TestDatabas
   };
 }
 
-/** DESIGN.md's order: CHATD_TEST_MONGODB_URI, then a mongo:7 container if Docker answers, then the embedded FerretDB. */
+/** The order README.md documents: CHATD_TEST_MONGODB_URI, then a mongo:7 container if Docker answers, then the embedded FerretDB. */
 export async function startTestDatabase(): Promise<TestDatabase> {
   const fromEnv = process.env.CHATD_TEST_MONGODB_URI;
   if (fromEnv) return { uri: fromEnv.replace(/\/[^/?]*(\?.*)?$/, ''), kind: 'env', stop: async () => undefined };

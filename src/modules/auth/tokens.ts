@@ -52,9 +52,9 @@ export class TokenSigner {
   private readonly keys: Record<TokenType, Uint8Array>;
   /**
    * Synchronous HMAC through node:crypto: oslo's validateJWT imports the key and verifies through
-   * WebCrypto on every call, a thread-pool job that was a fifth of the CPU of 10 000 clients
-   * authenticating at once. Pinned to HS256 (`none`, RS256 and friends are refused before any
-   * key use), with the audience of the type and our issuer.
+   * WebCrypto on every call, a thread-pool job per token: a large share of the CPU when many
+   * clients authenticate at once (figures in docs/benchmarks-profile.md). Pinned to HS256 (`none`,
+   * RS256 and friends are refused before any key use), with the audience of the type and our issuer.
    */
   private readonly verifiers: Record<TokenType, (token: string) => Record<string, unknown>>;
   private readonly ttl: Record<TokenType, number>;

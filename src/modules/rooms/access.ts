@@ -70,15 +70,20 @@ export class RoomAccess {
   /** May read the room (history, replay, typing, leaving): members only; a missing room answers the same. */
   async mayRead(roomId: string, userId: string): Promise<{ entry: RoomEntry; role: MemberRole }> {
     const entry = await this.room(roomId);
+    return { entry, role: this.memberRole(entry, userId) };
+  }
+
+  /** The same rule for a room already in hand, without waiting (typing relays): the user's role, or Forbidden. */
+  memberRole(entry: RoomEntry, userId: string): MemberRole {
     const role = entry.members.get(userId);
     if (!role) throw new Forbidden('You are not a member of this room');
-    return { entry, role };
+    return role;
   }
 
   /** May post in the room: a member, and in a direct room neither side has blocked the other. */
   async mayPost(roomId: string, userId: string): Promise<RoomEntry> {
     const entry = await this.room(roomId);
-    if (!entry.members.has(userId)) throw new Forbidden('You are not a member of this room');
+    this.memberRole(entry, userId);
     if (entry.pair && (await this.pairBlocked(entry))) throw new Forbidden('You cannot message this user');
     return entry;
   }

@@ -1,4 +1,3 @@
-import { Forbidden } from '../../errors.js';
 import { roomTopic } from '../../realtime/publisher.js';
 import { handler, type Connection, type HubModule, type RoomBroadcaster } from '../../realtime/types.js';
 import type { RoomEntry } from './membership-cache.js';
@@ -12,8 +11,8 @@ const TYPING_INTERVAL_MS = 2000;
 export type UsernameLookup = (userId: string) => Promise<string>;
 
 /** Whether this typing state is relayed; updates the connection's throttle. */
-function shouldRelay(conn: Connection, entry: RoomEntry, roomId: string, isTyping: boolean): boolean {
-  if (!entry.members.has(conn.principal!.userId)) throw new Forbidden('You are not a member of this room');
+function shouldRelay(access: RoomAccess, conn: Connection, entry: RoomEntry, roomId: string, isTyping: boolean): boolean {
+  access.memberRole(entry, conn.principal!.userId);
   const typing = (conn.typing ??= new Map());
   const state = typing.get(roomId);
   const now = Date.now();
@@ -64,12 +63,12 @@ export function roomsEvents({ access, usernameOf }: RoomsEventsDeps): HubModule 
         handle: ({ conn, rooms: broadcaster }, { roomId, isTyping }) => {
           const entry = access.room(roomId);
           if (!(entry instanceof Promise) && conn.username !== undefined) {
-            if (shouldRelay(conn, entry, roomId, isTyping)) relayTyping(conn, broadcaster, roomId, isTyping);
+            if (shouldRelay(access, conn, entry, roomId, isTyping)) relayTyping(conn, broadcaster, roomId, isTyping);
             return;
           }
           return (async () => {
             const loaded = await entry;
-            if (conn.closed || !shouldRelay(conn, loaded, roomId, isTyping)) return;
+            if (conn.closed || !shouldRelay(access, conn, loaded, roomId, isTyping)) return;
             if (conn.username === undefined) {
               // One lookup per connection; relays waiting on it leave in the order they came.
               let lookup = lookups.get(conn);
