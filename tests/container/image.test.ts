@@ -199,7 +199,8 @@ describe('the chatd image', () => {
     const { accessToken } = await login(apiClient(newer.http), before.email, before.password);
     expect(await history(newer.http, accessToken, oldRoom)).toEqual(['written by the older image']);
     const me = await apiClient(newer.http).get('/api/auth/me', { token: accessToken });
-    // The older image stored the default avatar under its PUBLIC_URL; the migration made it a path.
+    // The default avatar is a path on the API's origin whatever PUBLIC_URL the volume was written
+    // under (an image from before migration 0003 stored it absolute; 0003 rewrites it).
     expect(me.body.user.avatar).toBe(`/api/users/${before.id}/avatar`);
     expect(await stop(newer.name)).toBe(0);
   }, minutes(30));

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderEnvExample } from '../../src/config/example.js';
@@ -38,6 +40,19 @@ describe('deployment files', () => {
     expect(dockerfile).toMatch(/^COPY docker\/healthcheck\.mjs \/usr\/local\/bin\/chatd-healthcheck$/m);
     expect(dockerfile).toMatch(/^VOLUME \["\/data"\]$/m);
   });
+
+  it('the npm package carries every file the embedded database launcher is built from', () => {
+    // `npm run build:ferretdb` compiles every Go file of tools/ferretdb; a package naming only
+    // some of them (it once listed main.go alone) cannot build the launcher where it is installed.
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as [{ files: { path: string }[] }];
+    const packed = new Set(pack.files.map((file) => file.path));
+    const sources = readdirSync(new URL('../../tools/ferretdb/', import.meta.url)).filter((name) => name.endsWith('.go') && !name.endsWith('_test.go'));
+    expect(sources).toContain('main.go');
+    for (const needed of [...sources.map((name) => `tools/ferretdb/${name}`), 'tools/ferretdb/go.mod', 'tools/ferretdb/go.sum', 'scripts/build-ferretdb.mjs']) {
+      expect(packed.has(needed), needed).toBe(true);
+    }
+  }, 60_000);
 
   it('.env.example documents every variable (regenerate with `npm run env:example`)', () => {
     expect(read('.env.example')).toBe(renderEnvExample());
