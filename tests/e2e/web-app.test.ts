@@ -116,6 +116,31 @@ describe('the web app at /', () => {
     expect((await api.get('/api/auth/oauth')).body).toEqual({ success: true, providers: ['google'] });
   });
 
+  it('lands a browser that signed in with a provider on /oauth/done, its session in the cookies the page exchanges', async () => {
+    const tag = Date.now().toString(36);
+    google.profile = { sub: `web-${tag}`, email: `web.${tag}@gmail.example`, email_verified: true, name: 'Web Lander' };
+    const start = await get('/api/auth/oauth/google', { accept: 'text/html' });
+    expect(start.status).toBe(302);
+    const stateCookie = start.headers.getSetCookie().find((line) => line.startsWith('chatd_oauth='))!.split(';')[0]!;
+    const atProvider = await fetch(start.headers.get('location')!, { redirect: 'manual' });
+    const callback = new URL(atProvider.headers.get('location')!);
+    const landed = await get(callback.pathname + callback.search, { accept: 'text/html,application/xhtml+xml', cookie: stateCookie });
+    expect(landed.status).toBe(302);
+    expect(new URL(landed.headers.get('location')!, site).pathname).toBe('/oauth/done');
+    expect(new URL(landed.headers.get('location')!, site).searchParams.has('error')).toBe(false);
+    // What the page at /oauth/done does: exchange the refresh cookie (CSRF header from its cookie) for the session.
+    const cookies = new Map(landed.headers.getSetCookie().map((line) => line.split(';')[0]!.split('=') as [string, string]));
+    expect(cookies.get('chatd_refresh')).toBeTruthy();
+    const refreshed = await fetch(`${site}/api/auth/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: `chatd_refresh=${cookies.get('chatd_refresh')}; chatd_csrf=${cookies.get('chatd_csrf')}`, 'x-csrf-token': decodeURIComponent(cookies.get('chatd_csrf')!) },
+      body: '{}',
+    });
+    expect(refreshed.status).toBe(200);
+    const { tokens } = (await refreshed.json()) as { tokens: { accessToken: string } };
+    expect((await api.get('/api/auth/me', { token: tokens.accessToken })).body.user).toMatchObject({ email: `web.${tag}@gmail.example` });
+  });
+
   it('sends a browser back to the app after OAuth, with the reason when it failed', async () => {
     // A callback without the state cookie is refused: a browser lands on the page that says so...
     const html = await get('/api/auth/oauth/google/callback?code=x&state=y', { accept: 'text/html,application/xhtml+xml' });
