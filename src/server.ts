@@ -100,13 +100,19 @@ export async function startServer({ config, logger, migrate: applyMigrations = t
     }
     for (const job of services.jobs) job.start();
     logger.info({ version, httpPort, wsPort, host: config.HOST, publicUrl: config.PUBLIC_URL, uwsNative: runtime.native }, 'chatd is serving');
-    if (webApp) logger.info({ url: config.PUBLIC_URL }, `open ${config.PUBLIC_URL} in a browser to start chatting`);
 
     const server = httpServer;
     const liveMetrics = metricsEndpoint;
     const liveHub = hub;
     const liveServices = services;
     let stopping: Promise<void> | undefined;
+    // The last line of the start-up, once the memberships and the message index are loaded (their
+    // lines come first) and chatd is ready: the address to open, as the README's quick start shows.
+    if (webApp) {
+      void liveServices.started().then(() => {
+        if (!stopping) logger.info({ url: config.PUBLIC_URL }, `open ${config.PUBLIC_URL} in a browser to start chatting`);
+      });
+    }
     return {
       httpPort,
       wsPort,

@@ -86,6 +86,11 @@ export interface Services {
   routers: Router<ChatdState>[];
   hubModules: HubModule[];
   jobs: BackgroundJob[];
+  /**
+   * Settles once the start-up loads the jobs begin (memberships, block lists, the message index)
+   * have finished or failed: from then on chatd answers history and sends (readiness).
+   */
+  started(): Promise<void>;
   /** Called on shutdown after the transports stopped: flush what is buffered. */
   drain(): Promise<void>;
 }
@@ -171,6 +176,8 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
     logger,
   });
   let recovering: Promise<void> | undefined;
+  /** The start-up loads of the messaging-startup job; settled until that job starts. */
+  let loading: Promise<void> = Promise.resolve();
 
   return {
     signer,
@@ -224,8 +231,10 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
         name: 'messaging-startup',
         start: () => {
           presence.start();
-          access.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand'));
-          messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry'));
+          loading = Promise.all([
+            access.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand')),
+            messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry')),
+          ]).then(() => undefined);
         },
         stop: () => undefined,
       },
@@ -244,6 +253,7 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
       retentionJob({ config, logger, rooms, messages }),
       unattachedUploadsJob({ config, logger, files }),
     ],
+    started: () => loading,
     drain: async () => {
       // Messages first: they are what was promised. The shutdown timer leaves a margin to close the database.
       await messages.drain(Math.max(1000, config.SHUTDOWN_TIMEOUT_SECONDS * 1000 - 3000));
