@@ -234,6 +234,10 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
           loading = Promise.all([
             access.preload().catch((error: unknown) => logger.warn({ err: error }, 'could not cache memberships or block lists at start-up; loading them on demand')),
             messages.start().catch((error: unknown) => logger.error({ err: error }, 'could not read the newest message id; sends will retry')),
+            accounts.revocations
+              .preload()
+              .then(({ users, revocations }) => logger.info({ users: users ?? 'too many: read on demand', revocations }, 'token checks answer from memory'))
+              .catch((error: unknown) => logger.warn({ err: error }, 'could not read account standings at start-up; token checks read them on demand')),
           ]).then(() => undefined);
         },
         stop: () => undefined,

@@ -44,9 +44,9 @@ export function tokenSweepJob(tokens: TokensRepo, knownAddresses: KnownAddresses
  * `reset-password` and `set-role` run in the CLI's own process and only write the database (the
  * user document, then a log entry); every few seconds this job reads the log since its last look,
  * drops those users from the token checks' cache and closes their revoked connections with 1008.
- * Because the log is followed, the token checks can answer from memory: at start the job has them
- * read every user's standing and every live revocation once. This process's own changes apply at
- * once and do not wait for it.
+ * Because the log is followed from before the start-up reads (`since` is set when the job is made),
+ * the token checks can answer from memory after reading every user's standing once
+ * (`RevocationCache.preload`). This process's own changes apply at once and do not wait for it.
  */
 export function sessionRecheckJob(deps: { users: UsersRepo; revocations: RevocationCache; realtime: RealtimePublisher; intervalSeconds: number; logger: Logger }): BackgroundJob {
   const log = deps.logger.child({ component: 'session-recheck' });
@@ -91,11 +91,6 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
     start: () => {
       timer = setInterval(() => void check(), deps.intervalSeconds * 1000);
       timer.unref();
-      // `since` was set before this read, so a change made while it runs is in the next look.
-      deps.revocations
-        .preload()
-        .then(({ users, revocations }) => log.info({ users: users ?? 'too many: read on demand', revocations }, 'token checks answer from memory'))
-        .catch((error: unknown) => log.warn({ err: error }, 'could not read account standings at start-up; token checks read them on demand'));
     },
     stop: () => {
       if (timer) clearInterval(timer);
