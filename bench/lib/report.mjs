@@ -270,7 +270,8 @@ function targetRows({ sat, lat, idle, persist }) {
 }
 
 export function renderReport(results, { svgName, argv }) {
-  const peers = results.peers.filter((p) => !p.pending && !p.persistence && results.saturation.some((r) => r.peer === p.name));
+  // Peers that ran anything: a memory-only run (`--workloads none`) still lists its peers.
+  const peers = results.peers.filter((p) => !p.pending && !p.persistence && [...results.saturation, ...results.idle].some((r) => r.peer === p.name));
   const workloads = results.config.workloads;
   const sat = saturationRows(results, peers, workloads);
   const lat = latencyRows(results, peers, workloads);
