@@ -11,6 +11,7 @@ import { HubClient, type Frame } from '../support/hub-client.js';
 import { join as joinRoom, send } from '../support/messaging.js';
 import { launchersOf, until } from '../support/processes.js';
 import { cliEnv, connectEmbedded, messageDoc } from '../support/ops.js';
+import { smallDisk } from '../support/small-disk.js';
 
 /** Every server this file started, so that none outlives a failed test. */
 const started: ChatdServer[] = [];
@@ -131,14 +132,14 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
   });
 
   it('answers 507 / STORAGE_FULL at once on a full disk, says so in /readyz and chatd doctor, and recovers when space returns', async () => {
-    const mount = tempDir('tmpfs');
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mount]);
+    const disk = await smallDisk(48);
+    const mount = disk.path;
     const dataDir = join(mount, 'data');
     mkdirSync(dataDir);
     const filler = join(mount, 'filler');
     let server: ChatdServer | undefined;
     try {
-      server = await startChatd({ embedded: true, dataDir, env: { ...SERVER_ENV, STORAGE_RESERVE_MB: '2' } });
+      server = await startChatd({ embedded: true, dataDir, prefix: disk.prefix, env: { ...SERVER_ENV, STORAGE_RESERVE_MB: '2' } });
       const { token, roomId, api } = await userWithRoom(server);
       const hub = await HubClient.connect(server.wsUrl, { token });
       await joinRoom(hub, roomId);
@@ -163,7 +164,7 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
       const uploaded = await api.call('POST', '/api/files', undefined, { token, raw: form });
       expect(uploaded.status).toBe(507);
       expect(uploaded.body.error.code).toBe('STORAGE_FULL');
-      const doctor = await runChatd(['doctor'], { cwd: dataDir, env: await cliEnv(dataDir, undefined, { STORAGE_RESERVE_MB: '2' }) });
+      const doctor = await runChatd(['doctor'], { cwd: dataDir, prefix: disk.prefix, env: await cliEnv(dataDir, undefined, { STORAGE_RESERVE_MB: '2' }) });
       expect(doctor.stdout).toMatch(/DISK FULL/);
 
       rmSync(filler);
@@ -176,7 +177,7 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
     } finally {
       if (server) await server.stop('SIGKILL');
       await until('the database let go of the mount', () => launchersOf(dataDir).length === 0, 10_000).catch(() => undefined);
-      execFileSync('umount', ['-l', mount]);
+      await disk.release();
     }
   });
 
