@@ -89,6 +89,28 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
     }
   });
 
+  it('a stop that overruns SHUTDOWN_TIMEOUT_SECONDS exits 1 and takes the database with it, never leaving it orphaned', async () => {
+    const dataDir = tempDir('overrun');
+    // The database hangs and its deadline is long, so sends stay in flight past the shutdown timeout.
+    const server = await startChatd({ embedded: true, dataDir, env: { ...SERVER_ENV, DB_TIMEOUT_MS: '60000', SHUTDOWN_TIMEOUT_SECONDS: '3' } });
+    const pid = databasePid(dataDir);
+    try {
+      const { token, roomId } = await userWithRoom(server);
+      const hub = await HubClient.connect(server.wsUrl, { token });
+      await joinRoom(hub, roomId);
+      process.kill(pid, 'SIGSTOP');
+      for (let i = 0; i < 20; i += 1) hub.socket.send(JSON.stringify({ event: 'send_message', data: { roomId, content: `stuck ${i}`, clientMsgId: `stuck-${i}` }, id: `stuck-${i}` }));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      expect(await server.stop('SIGTERM')).toBe(1);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      // A stopped process only goes with SIGKILL: gone means chatd killed it, not that it left on its own.
+      await until('the database process is gone', () => launchersOf(dataDir).length === 0, 10_000);
+    } finally {
+      for (const left of launchersOf(dataDir)) process.kill(left, 'SIGKILL');
+    }
+  });
+
   it('answers UNAVAILABLE with a retry hint while the database hangs, says so in /readyz, and recovers', async () => {
     const dataDir = tempDir('hang');
     const server = await startChatd({ embedded: true, dataDir, env: { ...SERVER_ENV, DB_TIMEOUT_MS: '1500' } });
