@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, describeError, Forbidden, infrastructureFailure, Invalid, RateLimited, Unauthorized } from '../errors.js';
+import { AppError, describeError, Forbidden, infrastructureFailure, Invalid, rateLimitedBy, type RateLimited, Unauthorized } from '../errors.js';
 import { zodDetails } from '../http/validate.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, Principal } from '../core/principal.js';
@@ -155,14 +155,16 @@ export class Dispatcher {
   private rateLimit(conn: Connection): RateLimited | undefined {
     const now = Date.now();
     const { eventsPerSecond, userEventsPerSecond } = this.options;
-    if (!this.take(conn, eventsPerSecond, now)) return new RateLimited(1, `Slow down: at most ${eventsPerSecond} events per second`);
+    if (!this.take(conn, eventsPerSecond, now)) {
+      return rateLimitedBy({ points: eventsPerSecond, durationSeconds: 1 }, { variable: 'WS_EVENTS_PER_SECOND', counts: 'Hub events on one connection' }, 1);
+    }
     // The authenticate frame comes before there is a user to count against.
     const userId = conn.principal?.userId;
     if (userId === undefined) return undefined;
     let bucket = this.userBuckets.get(userId);
     if (!bucket) this.userBuckets.set(userId, (bucket = { tokens: userEventsPerSecond * 2, refilledAt: now }));
     if (!this.take(bucket, userEventsPerSecond, now)) {
-      return new RateLimited(1, `Slow down: at most ${userEventsPerSecond} events per second for one account, over all its connections`);
+      return rateLimitedBy({ points: userEventsPerSecond, durationSeconds: 1 }, { variable: 'WS_USER_EVENTS_PER_SECOND', counts: 'Hub events for one account, over all its connections' }, 1);
     }
     return undefined;
   }

@@ -46,7 +46,7 @@ export class ConnectionRegistry implements RealtimePublisher, RoomBroadcaster {
   /** Refuses a new connection from an address that already holds its share. */
   admit(ip: string): void {
     if ((this.byAddress.get(ip) ?? 0) >= this.limits.connectionsPerAddress) {
-      throw new RateLimited(10, `Too many connections from your address (at most ${this.limits.connectionsPerAddress}, WS_CONNECTIONS_PER_ADDRESS)`);
+      throw new RateLimited(10, `Too many connections from your address (at most ${this.limits.connectionsPerAddress}, set by WS_CONNECTIONS_PER_ADDRESS); try again in 10 seconds`, 'WS_CONNECTIONS_PER_ADDRESS');
     }
   }
 
@@ -61,7 +61,7 @@ export class ConnectionRegistry implements RealtimePublisher, RoomBroadcaster {
     const existing = this.byUser.get(userId);
     const count = existing === undefined ? 0 : Array.isArray(existing) ? existing.length : 1;
     if (count >= this.limits.connectionsPerUser) {
-      throw new RateLimited(10, `Too many open connections for this account (at most ${this.limits.connectionsPerUser}, WS_CONNECTIONS_PER_USER); close another tab or device`);
+      throw new RateLimited(10, `Too many open connections for this account (at most ${this.limits.connectionsPerUser}, set by WS_CONNECTIONS_PER_USER); close another tab or device, or try again in 10 seconds`, 'WS_CONNECTIONS_PER_USER');
     }
   }
 

@@ -1,7 +1,7 @@
 import type { WebSocketBehavior } from 'uWebSockets.js';
 import { Server, type Socket } from 'socket.io';
 import { presentedToken } from '../core/credentials.js';
-import { AppError, PayloadTooLarge, Unauthorized } from '../errors.js';
+import { AppError, describeError, PayloadTooLarge, Unauthorized } from '../errors.js';
 import { EncodedJson } from './codec.js';
 import type { TopicPublisher } from './registry.js';
 import type { TransportOptions } from './transport.js';
@@ -138,7 +138,7 @@ export class SocketIoTransport implements TopicPublisher {
         () => next(),
         (error: unknown) => {
           const refusal = error instanceof AppError ? error : new Unauthorized('Invalid token');
-          next(Object.assign(new Error(refusal.message), { data: { code: refusal.code, message: refusal.message } }));
+          next(Object.assign(new Error(refusal.message), { data: describeError(refusal) }));
         },
       );
     });

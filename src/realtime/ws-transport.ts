@@ -1,7 +1,7 @@
 import type uWS from 'uWebSockets.js';
 import type { WebSocket } from 'uWebSockets.js';
 import { presentedToken } from '../core/credentials.js';
-import { AppError, RateLimited, Unauthorized } from '../errors.js';
+import { AppError, describeError, RateLimited, Unauthorized } from '../errors.js';
 import { decodeFrame, encodeFrame } from './codec.js';
 import { CloseCode } from './dispatcher.js';
 import type { TopicPublisher } from './registry.js';
@@ -175,7 +175,7 @@ export class WsTransport implements TopicPublisher {
       (error: unknown) => {
         if (conn.closed) return;
         const refusal = error instanceof AppError ? error : new Unauthorized('Invalid token');
-        conn.replyError({ code: refusal.code, message: refusal.message }, undefined);
+        conn.replyError(describeError(refusal), undefined);
         conn.end(CloseCode.policyViolation, refusal.message.slice(0, 120));
       },
     );
@@ -185,7 +185,7 @@ export class WsTransport implements TopicPublisher {
     if (conn.pendingFrames) {
       // uWS reuses the buffer after this callback returns.
       if (conn.pendingFrames.length < PENDING_FRAMES_MAX) conn.pendingFrames.push(message.slice(0));
-      else conn.replyError({ code: 'RATE_LIMITED', message: new RateLimited(1, 'Wait for authentication before sending more').message }, undefined);
+      else conn.replyError(describeError(new RateLimited(1, `Wait for authentication before sending more (at most ${PENDING_FRAMES_MAX} frames are held until it completes); try again in 1 second`)), undefined);
       return;
     }
     let frame;

@@ -11,6 +11,7 @@ import { HubClient, type Frame } from '../support/hub-client.js';
 import { join as joinRoom, send } from '../support/messaging.js';
 import { launchersOf, until } from '../support/processes.js';
 import { cliEnv, connectEmbedded, messageDoc } from '../support/ops.js';
+import { smallDisk } from '../support/small-disk.js';
 
 /** Every server this file started, so that none outlives a failed test. */
 const started: ChatdServer[] = [];
@@ -88,6 +89,28 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
     }
   });
 
+  it('a stop that overruns SHUTDOWN_TIMEOUT_SECONDS exits 1 and takes the database with it, never leaving it orphaned', async () => {
+    const dataDir = tempDir('overrun');
+    // The database hangs and its deadline is long, so sends stay in flight past the shutdown timeout.
+    const server = await startChatd({ embedded: true, dataDir, env: { ...SERVER_ENV, DB_TIMEOUT_MS: '60000', SHUTDOWN_TIMEOUT_SECONDS: '3' } });
+    const pid = databasePid(dataDir);
+    try {
+      const { token, roomId } = await userWithRoom(server);
+      const hub = await HubClient.connect(server.wsUrl, { token });
+      await joinRoom(hub, roomId);
+      process.kill(pid, 'SIGSTOP');
+      for (let i = 0; i < 20; i += 1) hub.socket.send(JSON.stringify({ event: 'send_message', data: { roomId, content: `stuck ${i}`, clientMsgId: `stuck-${i}` }, id: `stuck-${i}` }));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      expect(await server.stop('SIGTERM')).toBe(1);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      // A stopped process only goes with SIGKILL: gone means chatd killed it, not that it left on its own.
+      await until('the database process is gone', () => launchersOf(dataDir).length === 0, 10_000);
+    } finally {
+      for (const left of launchersOf(dataDir)) process.kill(left, 'SIGKILL');
+    }
+  });
+
   it('answers UNAVAILABLE with a retry hint while the database hangs, says so in /readyz, and recovers', async () => {
     const dataDir = tempDir('hang');
     const server = await startChatd({ embedded: true, dataDir, env: { ...SERVER_ENV, DB_TIMEOUT_MS: '1500' } });
@@ -131,14 +154,14 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
   });
 
   it('answers 507 / STORAGE_FULL at once on a full disk, says so in /readyz and chatd doctor, and recovers when space returns', async () => {
-    const mount = tempDir('tmpfs');
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mount]);
+    const disk = await smallDisk(48);
+    const mount = disk.path;
     const dataDir = join(mount, 'data');
     mkdirSync(dataDir);
     const filler = join(mount, 'filler');
     let server: ChatdServer | undefined;
     try {
-      server = await startChatd({ embedded: true, dataDir, env: { ...SERVER_ENV, STORAGE_RESERVE_MB: '2' } });
+      server = await startChatd({ embedded: true, dataDir, prefix: disk.prefix, env: { ...SERVER_ENV, STORAGE_RESERVE_MB: '2' } });
       const { token, roomId, api } = await userWithRoom(server);
       const hub = await HubClient.connect(server.wsUrl, { token });
       await joinRoom(hub, roomId);
@@ -163,7 +186,7 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
       const uploaded = await api.call('POST', '/api/files', undefined, { token, raw: form });
       expect(uploaded.status).toBe(507);
       expect(uploaded.body.error.code).toBe('STORAGE_FULL');
-      const doctor = await runChatd(['doctor'], { cwd: dataDir, env: await cliEnv(dataDir, undefined, { STORAGE_RESERVE_MB: '2' }) });
+      const doctor = await runChatd(['doctor'], { cwd: dataDir, prefix: disk.prefix, env: await cliEnv(dataDir, undefined, { STORAGE_RESERVE_MB: '2' }) });
       expect(doctor.stdout).toMatch(/DISK FULL/);
 
       rmSync(filler);
@@ -176,7 +199,7 @@ describe('faults of the process, the database and the disk', { timeout: 240_000 
     } finally {
       if (server) await server.stop('SIGKILL');
       await until('the database let go of the mount', () => launchersOf(dataDir).length === 0, 10_000).catch(() => undefined);
-      execFileSync('umount', ['-l', mount]);
+      await disk.release();
     }
   });
 

@@ -81,7 +81,9 @@ describe('per-account limits, whatever the transport', () => {
     // A burst of twice the rate, plus what refilled while the flood lasted.
     expect(sent).toBeLessThanOrEqual(PER_USER_RATE * 2 + Math.ceil(PER_USER_RATE * elapsedSeconds) + 1);
     expect(replies.filter((reply) => reply !== 'sent').every((reply) => reply === 'RATE_LIMITED')).toBe(true);
-    expect(natives.flatMap((hub) => hub.received('error')).map((frame) => frame.data.message)).toContainEqual(expect.stringContaining('for one account'));
+    expect(natives.flatMap((hub) => hub.received('error')).map((frame) => frame.data)).toContainEqual(
+      expect.objectContaining({ code: 'RATE_LIMITED', retryAfter: 1, setting: 'WS_USER_EVENTS_PER_SECOND', message: expect.stringContaining('for one account') }),
+    );
     // Only what was acknowledged is stored.
     expect(await fx.db.collection('messages').countDocuments({ roomId: new ObjectId(roomId) })).toBe(sent);
   });
@@ -91,13 +93,14 @@ describe('per-account limits, whatever the transport', () => {
     const natives = [await nativeClient(alice!.token), await nativeClient(alice!.token)];
     const socket = await socketClient(alice!.token);
     const overNative = await HubClient.refused(fx.server.wsUrl, { token: alice!.token });
-    expect(overNative.error.data).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringContaining('WS_CONNECTIONS_PER_USER') });
+    const capped = { code: 'RATE_LIMITED', retryAfter: 10, setting: 'WS_CONNECTIONS_PER_USER', message: expect.stringContaining('WS_CONNECTIONS_PER_USER') };
+    expect(overNative.error.data).toMatchObject(capped);
     expect(overNative.close.code).toBe(1008);
     const overSocketIo = await SioClient.refusal(fx.server.baseUrl, { auth: { token: alice!.token } });
-    expect(overSocketIo.data).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(overSocketIo.data).toMatchObject(capped);
     // The authenticate frame is held to the same cap.
     const late = await nativeClient();
-    expect((await late.request('authenticate', { token: alice!.token })).data.code).toBe('RATE_LIMITED');
+    expect((await late.request('authenticate', { token: alice!.token })).data).toMatchObject(capped);
     // Another account is not affected, and a closed connection frees its place.
     const other = await nativeClient(bob!.token);
     await natives.pop()!.close();
@@ -115,9 +118,9 @@ describe('per-address cap', () => {
         return held.length;
       }, { timeout: 10_000 })
       .toBe(PER_ADDRESS_CONNECTIONS);
-    await expect(HubClient.connect(fx.server.wsUrl)).rejects.toMatchObject({ statusCode: 429 });
+    await expect(HubClient.connect(fx.server.wsUrl)).rejects.toMatchObject({ statusCode: 429, retryAfter: '10', body: expect.stringContaining('set by WS_CONNECTIONS_PER_ADDRESS') });
     const overSocketIo = await SioClient.refusal(fx.server.baseUrl, { auth: { token: (await fx.users(1))[0]!.token } });
-    expect(overSocketIo.data).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringContaining('WS_CONNECTIONS_PER_ADDRESS') });
+    expect(overSocketIo.data).toMatchObject({ code: 'RATE_LIMITED', retryAfter: 10, setting: 'WS_CONNECTIONS_PER_ADDRESS', message: expect.stringContaining('WS_CONNECTIONS_PER_ADDRESS') });
   });
 });
 

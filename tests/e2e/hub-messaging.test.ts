@@ -447,6 +447,8 @@ describe('limits', () => {
       const refused = replies.filter((r) => r.event === 'error');
       expect(refused.length).toBeGreaterThan(0);
       expect(refused.every((r) => r.data.code === 'RATE_LIMITED')).toBe(true);
+      // It says when to retry and which setting sets the limit, as REST's 429 does.
+      expect(refused[0]!.data).toMatchObject({ retryAfter: 1, setting: 'WS_EVENTS_PER_SECOND', message: expect.stringMatching(/at most 5 .*\(set by WS_EVENTS_PER_SECOND\)\. Try again in 1 second\./) });
       expect(await limited.db.collection('messages').countDocuments({ roomId: new ObjectId(roomId) })).toBe(sent.length);
     } finally {
       await limited.close();

@@ -45,10 +45,16 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a chatd CLI command to completion. */
-export function runChatd(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+/** The program and arguments that run chatd with `args`, after a command `prefix` (e.g. nsenter ...) if any. */
+function chatdCommand(args: string[], prefix: string[] = []): [string, string[]] {
+  const command = [...prefix, process.execPath, chatdBin, ...args];
+  return [command[0]!, command.slice(1)];
+}
+
+/** Runs a chatd CLI command to completion (`prefix`: a command that runs it, see SmallDisk). */
+export function runChatd(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; input?: string; timeoutMs?: number; prefix?: string[] } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [chatdBin, ...args], {
+    const child = spawn(...chatdCommand(args, options.prefix), {
       cwd: options.cwd ?? repoRoot,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -149,6 +155,8 @@ export interface StartOptions {
   dataDir?: string;
   args?: string[];
   startTimeoutMs?: number;
+  /** A command that runs chatd (e.g. nsenter into the namespace of a SmallDisk). */
+  prefix?: string[];
 }
 
 export const TEST_ORIGIN = 'http://localhost:5173';
@@ -191,7 +199,7 @@ async function spawnChatd(options: StartOptions, dataDir: string, mongoUri: stri
     MONGODB_URI: mongoUri,
     ...options.env,
   };
-  const child = spawn(process.execPath, [chatdBin, 'serve', ...(options.args ?? [])], { cwd: dataDir, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...chatdCommand(['serve', ...(options.args ?? [])], options.prefix), { cwd: dataDir, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => logs.push(line));
   createInterface({ input: child.stderr! }).on('line', (line) => logs.push(line));

@@ -65,7 +65,13 @@ export class HubClient {
     const socket = new WebSocket(url, { headers, origin: options.origin });
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(new HubClient(socket)));
-      socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused with ${res.statusCode}`), { statusCode: res.statusCode })));
+      socket.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => reject(Object.assign(new Error(`upgrade refused with ${res.statusCode}: ${body}`), { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], body })));
+        res.on('error', () => reject(Object.assign(new Error(`upgrade refused with ${res.statusCode}`), { statusCode: res.statusCode })));
+      });
       socket.once('error', reject);
     });
   }
