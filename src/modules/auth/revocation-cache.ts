@@ -50,6 +50,8 @@ export class RevocationCache {
   /** This process's revocations before `live` exists, with their expiry (ms). */
   private readonly marks = new Map<string, number>();
   private followed = false;
+  /** The start-up read while it runs. */
+  private loading: Promise<unknown> | undefined;
   private sweptAt = 0;
   private readonly maxEntries: number;
 
@@ -64,7 +66,15 @@ export class RevocationCache {
    * Reads every user's session state (when they fit) and every live revocation id. Call once the
    * change log is followed from a moment before this call, so no change falls between the two.
    */
-  async preload(): Promise<{ users: number | undefined; revocations: number }> {
+  preload(): Promise<{ users: number | undefined; revocations: number }> {
+    const loading = this.read().finally(() => {
+      this.loading = undefined;
+    });
+    this.loading = loading;
+    return loading;
+  }
+
+  private async read(): Promise<{ users: number | undefined; revocations: number }> {
     const [states, revocations] = await Promise.all([this.sources.sessionStates(this.options.preloadLimit), this.sources.liveRevocations()]);
     this.followed = true;
     const until = Date.now() + this.options.followedTtlMs;
@@ -85,6 +95,8 @@ export class RevocationCache {
 
   /** The user's session state, from the cache when fresh; concurrent misses share one query. */
   sessionState(userId: ObjectId): Promise<CachedSessionState | null> {
+    // Clients reconnecting while the start-up read runs wait for it rather than each read their user.
+    if (this.loading) return this.afterLoading(() => this.sessionState(userId));
     // A driver ObjectId keeps an 8 KiB buffer slab alive; ten thousand cached users would pin megabytes.
     const load = () => this.sources.sessionState(userId).then((state) => state && slim(state));
     return this.cached(this.users, userId.toHexString(), load, this.followed ? this.options.followedTtlMs : this.options.ttlMs);
@@ -92,6 +104,7 @@ export class RevocationCache {
 
   /** Whether any of these revocation ids (revoked access token, revoked family) exists. */
   async anyRevoked(ids: string[]): Promise<boolean> {
+    if (this.loading) return this.afterLoading(() => this.anyRevoked(ids));
     const now = Date.now();
     if (this.live) return ids.some((id) => (this.live!.get(id) ?? 0) > now);
     const missing = ids.filter((id) => {
@@ -120,6 +133,11 @@ export class RevocationCache {
   /** Forgets a user's cached state after this process, or another one through the change log, changed it. */
   forgetUser(userId: string): void {
     this.users.delete(userId);
+  }
+
+  private afterLoading<T>(answer: () => Promise<T>): Promise<T> {
+    // A failed start-up read leaves the answers to the database, as before it.
+    return this.loading!.then(answer, answer);
   }
 
   private cached<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T>, ttlMs: number): Promise<T> {
