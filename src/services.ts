@@ -178,6 +178,7 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
   let recovering: Promise<void> | undefined;
   /** The start-up loads of the messaging-startup job; settled until that job starts. */
   let loading: Promise<void> = Promise.resolve();
+  let startupLoaded = false;
 
   return {
     signer,
@@ -198,6 +199,7 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
         activeCalls: () => calls.activeCallCount,
         storage: storageHealth,
         messages,
+        startupLoaded: () => startupLoaded,
         timeoutMs: Math.min(1000, config.DB_TIMEOUT_MS),
       }),
       authRoutes({
@@ -238,7 +240,9 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
               .preload()
               .then(({ users, revocations }) => logger.info({ users: users ?? 'too many: read on demand', revocations }, 'token checks answer from memory'))
               .catch((error: unknown) => logger.warn({ err: error }, 'could not read account standings at start-up; token checks read them on demand')),
-          ]).then(() => undefined);
+          ]).then(() => {
+            startupLoaded = true;
+          });
         },
         stop: () => undefined,
       },

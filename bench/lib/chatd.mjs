@@ -83,6 +83,23 @@ async function seed(db, plan, secret) {
  * load run, `{conns}` for idle connections. The generator reads tokens and room ids from the
  * setup file and is told the database's pid so its CPU is reported beside the hub's.
  */
+async function waitForReady(url, child, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`chatd exited with ${child.exitCode} before it was ready`);
+    try {
+      const response = await fetch(url);
+      if (response.ok) return;
+      last = `${response.status} ${await response.text()}`;
+    } catch (error) {
+      last = error.message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`chatd was not ready within ${timeoutMs / 1000}s: ${last}`);
+}
+
 export async function startChatd({ port, core, plan, inspect, dbProfile, work, root }) {
   const dataDir = path.join(work, `chatd-${port}`);
   rmSync(dataDir, { recursive: true, force: true });
@@ -145,6 +162,8 @@ export async function startChatd({ port, core, plan, inspect, dbProfile, work, r
     // chatd's own shutdown (it stops its embedded database) may take a while: let it.
     await stop(child, 60_000);
     await serveListening(inspect);
+    // Clients come once chatd is ready (its start-up reads done), so their cost is theirs alone.
+    await waitForReady(`http://127.0.0.1:${env.PORT}/readyz`, child, 120_000);
     const state = embeddedState();
     const setupFile = path.join(dataDir, 'setup.json');
     writeFileSync(setupFile, JSON.stringify({ conns }));

@@ -40,7 +40,10 @@ describe('token checks after start-up', { timeout: 180_000 }, () => {
 
     server = await startChatd({ mongoUri, env });
     api = apiClient(server.baseUrl);
-    await expect.poll(() => server!.logs.some((line) => line.includes('"token checks answer from memory"')), { timeout: 10_000 }).toBe(true);
+    // Ready only once the start-up reads are done: clients arriving then cost no reads.
+    await expect.poll(async () => (await fetch(`${server!.baseUrl}/readyz`)).status, { timeout: 30_000, interval: 20 }).toBe(200);
+    expect(server.logs.some((line) => line.includes('"token checks answer from memory"'))).toBe(true);
+    expect(server.logs.some((line) => line.includes('"memberships cached"'))).toBe(true);
 
     // Revoked before the restart: refused over REST and on the hub.
     expectError(await api.get('/api/auth/me', { token: leaver.accessToken }), 401, 'UNAUTHORIZED');

@@ -20,6 +20,8 @@ export interface HealthRoutesDeps {
   storage: { assertWritable(): void };
   /** History and sends are answered only once the message timeline is loaded. */
   messages: { isReady: boolean };
+  /** Whether the other start-up reads (memberships, block lists, account standings) have finished. */
+  startupLoaded(): boolean;
   /** How long the database may take to answer the readiness ping (ms). */
   timeoutMs: number;
 }
@@ -43,7 +45,7 @@ async function pingDatabase(db: Db, timeoutMs: number): Promise<number> {
 
 /**
  * Liveness (the process answers), readiness (chatd answers history and sends now), and the
- * administrator's view of both. Not ready while the message timeline loads, while the disk is full
+ * administrator's view of both. Not ready while the message timeline and the other start-up reads load, while the disk is full
  * (507 STORAGE_FULL, so a balancer or an operator sees why) or while the database does not answer
  * within `timeoutMs`.
  */
@@ -60,6 +62,8 @@ export function healthRoutes(deps: HealthRoutesDeps): Router<ChatdState> {
     }
     deps.storage.assertWritable();
     if (!deps.messages.isReady) throw new Unavailable('Starting: the message index is still loading', 1);
+    // Until then every request reads what the start-up is reading, one by one.
+    if (!deps.startupLoaded()) throw new Unavailable('Starting: memberships and accounts are still loading', 1);
     ctx.body = { success: true, status: 'ready', database: 'ok', storage: 'ok' };
   });
 
