@@ -32,7 +32,11 @@ export function decodeFrame(message: ArrayBuffer, maxBytes: number): ClientFrame
  * sender's `message_sent` and the room's `new_message`, instead of once per frame.
  */
 export class EncodedJson {
-  constructor(readonly json: string) {}
+  /** `parts` holds the JSON text of top-level fields a transport may send on their own (`message`). */
+  constructor(
+    readonly json: string,
+    readonly parts?: Readonly<Record<string, string>>,
+  ) {}
 }
 
 /** Serialises a server frame; `id` is echoed only on replies. */

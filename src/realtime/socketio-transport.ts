@@ -15,16 +15,40 @@ export const SOCKET_IO_PATH = '/socket.io/';
  * message itself and `message_history` the array of messages, oldest first. Every other event has
  * the same payload on both transports.
  */
-const specShapes: Record<string, (data: any) => unknown> = {
-  message_sent: (data) => data.message,
-  message_history: (data) => data.messages,
+const specFields: Record<string, string> = {
+  message_sent: 'message',
+  message_history: 'messages',
 };
 
-/** The payload a Socket.IO client gets for an event. */
-function specPayload(event: string, data: unknown): unknown {
-  const plain = data instanceof EncodedJson ? JSON.parse(data.json) : data;
-  const shape = specShapes[event];
-  return shape ? shape(plain) : plain;
+/** The payload a Socket.IO client gets for an event, as JSON text. */
+function specJson(event: string, data: unknown): string {
+  const field = specFields[event];
+  if (data instanceof EncodedJson) {
+    if (field === undefined) return data.json;
+    return data.parts?.[field] ?? JSON.stringify((JSON.parse(data.json) as Record<string, unknown>)[field]);
+  }
+  const payload = field === undefined ? data : (data as Record<string, unknown>)[field];
+  return JSON.stringify(payload) ?? 'null';
+}
+
+/**
+ * The Socket.IO EVENT packet for the default namespace (`2["event",payload]`), written as text so
+ * a message serialised once is not parsed and serialised again per packet.
+ */
+function eventPacket(event: string, data: unknown): string {
+  return `2[${JSON.stringify(event)},${specJson(event, data)}]`;
+}
+
+/**
+ * The uWS topic Socket.IO subscribes a WebSocket client to for a room of the default namespace
+ * (socket.io's uws adapter: namespace, U+001F, room).
+ */
+const uwsTopic = (room: string) => `/\x1f${room}`;
+
+/** The uWS socket under an engine.io WebSocket connection, or undefined on long-polling. */
+function uwsSocketOf(socket: Socket): { publish(topic: string, message: string, isBinary?: boolean): boolean } | undefined {
+  const transport = socket.conn.transport as unknown as { name: string; socket?: { publish(topic: string, message: string, isBinary?: boolean): boolean } };
+  return transport.name === 'websocket' ? transport.socket : undefined;
 }
 
 /**
@@ -55,7 +79,12 @@ export class SocketIoConnection extends Connection {
   }
 
   push(event: string, data: unknown): void {
-    if (!this.closed) this.socket.emit(event, specPayload(event, data));
+    if (!this.closed) this.write(eventPacket(event, data));
+  }
+
+  /** Writes an encoded Socket.IO packet (engine.io adds its message type). */
+  write(packet: string): void {
+    this.socket.conn.write(packet);
   }
 
   pushMany(events: readonly (readonly [string, unknown])[]): void {
@@ -68,9 +97,9 @@ export class SocketIoConnection extends Connection {
       if (typeof replyTo === 'function') replyTo({ success: true });
       return;
     }
-    const payload = specPayload(event, data);
-    this.socket.emit(event, payload);
-    if (typeof replyTo === 'function') replyTo({ success: true, event, data: payload });
+    const json = specJson(event, data);
+    this.write(`2[${JSON.stringify(event)},${json}]`);
+    if (typeof replyTo === 'function') replyTo({ success: true, event, data: JSON.parse(json) });
   }
 
   replyError(error: { code: string; message: string }, replyTo: ReplyTo): void {
@@ -104,6 +133,8 @@ export class SocketIoConnection extends Connection {
 export class SocketIoTransport implements TopicPublisher {
   readonly io: Server;
   private open = 0;
+  /** Connections still on HTTP long-polling: uWS topics reach only WebSocket clients. */
+  private readonly polling = new Set<SocketIoConnection>();
 
   constructor(private readonly options: TransportOptions) {
     const { app, allowedOrigins, maxFrameBytes, logger } = options;
@@ -164,6 +195,10 @@ export class SocketIoTransport implements TopicPublisher {
     const conn = socket.data.conn as SocketIoConnection;
     this.open += 1;
     this.options.dispatcher.opened(conn);
+    if (!uwsSocketOf(socket)) {
+      this.polling.add(conn);
+      socket.conn.once('upgrade', () => this.polling.delete(conn));
+    }
     socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
       if (packet.type === 'message') conn.lastPacketBytes = typeof packet.data === 'string' ? Buffer.byteLength(packet.data) : 0;
     });
@@ -177,15 +212,28 @@ export class SocketIoTransport implements TopicPublisher {
     });
     socket.on('disconnect', () => {
       this.open -= 1;
+      this.polling.delete(conn);
       this.options.dispatcher.closed(conn);
     });
   }
 
+  /**
+   * Socket.IO's own room broadcast walks every socket of the room in JavaScript after its uWS
+   * publish (to find long-polling ones), and leaves uWS entirely when a sender is excluded. Here
+   * WebSocket clients get one uWS publish of a packet encoded once; the few long-polling clients
+   * are written one by one.
+   */
   publish(topic: string, event: string, data: unknown, except: Connection | undefined): void {
     if (this.open === 0) return;
-    const payload = specPayload(event, data);
-    if (except instanceof SocketIoConnection && !except.closed) except.socket.to(topic).emit(event, payload);
-    else this.io.to(topic).emit(event, payload);
+    const packet = eventPacket(event, data);
+    const frame = `4${packet}`;
+    const excluded = except instanceof SocketIoConnection && !except.closed ? except : undefined;
+    const senderSocket = excluded && uwsSocketOf(excluded.socket);
+    if (senderSocket) senderSocket.publish(uwsTopic(topic), frame, false);
+    else this.options.app.publish(uwsTopic(topic), frame, false);
+    for (const conn of this.polling) {
+      if (conn !== excluded && !conn.closed && conn.socket.rooms.has(topic)) conn.write(packet);
+    }
   }
 
   subscribers(topic: string): number {

@@ -123,6 +123,29 @@ describe('the spec snippets, with socket.io-client 4 on the REST base URL', () =
     expect((await statusAtNative).data).toMatchObject({ userId: alice!.id, status: 'away', customStatus: 'In a meeting' });
   });
 
+  it('reaches a client that stays on long-polling: room messages and typing, not its own typing', async () => {
+    const [alice, bob] = await fx.users(2);
+    const roomId = await fx.room(alice!, [bob!]);
+    // uWS topics reach only WebSocket clients; a polling client is written to on its own.
+    const polling = await SioClient.connect(fx.server.baseUrl, { auth: { token: bob!.token }, transports: ['polling'] });
+    sockets.push(polling);
+    const sender = await specClient(alice!);
+    polling.emit('join_room', { roomId });
+    sender.emit('join_room', { roomId });
+    await Promise.all([polling.next('message_history'), sender.next('message_history')]);
+
+    const delivered = polling.next('new_message');
+    sender.emit('send_message', { roomId, content: 'over polling', encrypted: false, fileAttachment: null });
+    expect(await delivered).toMatchObject({ message: { roomId, content: 'over polling', senderId: alice!.id } });
+    const typing = polling.next('user_typing');
+    sender.emit('user_typing', { roomId, username: alice!.username });
+    expect(await typing).toEqual({ roomId, userId: alice!.id, username: alice!.username, isTyping: true });
+    polling.emit('user_typing', { roomId });
+    expect(await sender.next('user_typing')).toMatchObject({ userId: bob!.id });
+    await polling.settle(300);
+    expect(polling.received('user_typing').filter((t) => t.userId === bob!.id)).toHaveLength(0);
+  });
+
   it('joins a public room on join_room, and still refuses a private one', async () => {
     const [owner, newcomer] = await fx.users(2);
     const open = await fx.room(owner!, [], 'public');

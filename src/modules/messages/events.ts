@@ -66,7 +66,7 @@ export function messagesEvents(deps: MessagesEventsDeps): HubModule {
         handle: async ({ principal }, data) => {
           const { json, created } = await messages.send(principal.userId, data);
           // The broadcast's JSON is reused, so the message is serialised once for both frames.
-          return { event: 'message_sent', data: new EncodedJson(`{"message":${json},"duplicate":${!created}}`) };
+          return { event: 'message_sent', data: new EncodedJson(`{"message":${json},"duplicate":${!created}}`, { message: json }) };
         },
       }),
       mark_message_read: handler({
