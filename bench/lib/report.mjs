@@ -336,7 +336,7 @@ export function renderReport(results, { svgName, argv }) {
     L.push('## Issue 18\'s targets', '');
     L.push('| target | measured | verdict |', '| --- | --- | --- |');
     for (const [t, v, ok] of targets) L.push(`| ${t} | ${v} | ${ok} |`);
-    L.push('');
+    L.push('', 'Why each missed target is missed, with the profiles that show where the time goes and what the floor is: [benchmarks-profile.md](benchmarks-profile.md).', '');
   }
 
   if (hasChatd) {
