@@ -6,7 +6,7 @@ import { configuredDatabaseKind } from './db/database.js';
 import type { DatabaseEngine } from './db/engine.js';
 import type { ChatdState } from './http/context.js';
 import type { Logger } from './logger.js';
-import { createAccounts } from './modules/auth/accounts.js';
+import { createAccounts, STANDINGS_REFRESH_SECONDS } from './modules/auth/accounts.js';
 import { sessionRecheckJob, tokenSweepJob } from './modules/auth/jobs.js';
 import { requireAdmin, requireAuth } from './modules/auth/middleware.js';
 import type { Authenticator } from './core/principal.js';
@@ -255,7 +255,7 @@ export function createServices({ config, logger, db, maintenanceDb, engine, real
       },
       tokenSweepJob(accounts.tokens, accounts.knownAddresses, config.TOKEN_SWEEP_CRON, logger),
       // The log is read as often as either setting asks: it also keeps the token checks' cache current.
-      sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: Math.min(config.AUTH_CACHE_SECONDS, config.SESSION_RECHECK_SECONDS), logger }),
+      sessionRecheckJob({ users, revocations: accounts.revocations, realtime, intervalSeconds: Math.min(config.AUTH_CACHE_SECONDS, config.SESSION_RECHECK_SECONDS), refreshSeconds: STANDINGS_REFRESH_SECONDS, logger }),
       ...(backups ? [backups] : []),
       { name: 'admin-backups', start: () => undefined, stop: () => adminBackups.stop() },
       retentionJob({ config, logger, rooms, messages }),

@@ -28,8 +28,8 @@ export interface AccountsDeps {
   presence?: UsersServiceDeps['presence'];
 }
 
-// Once the change log is followed, a user's cached state is re-read only as a safety net.
-const FOLLOWED_STATE_TTL_MS = 10 * 60 * 1000;
+/** How often every account's standing is read again once the change log is followed: a safety net. */
+export const STANDINGS_REFRESH_SECONDS = 10 * 60;
 // About 100 bytes a user: 200 000 users are 20 MB read once at start-up.
 const SESSION_STATE_PRELOAD_LIMIT = 200_000;
 
@@ -52,7 +52,7 @@ export function createAccounts({ config, logger, db, realtime, presence }: Accou
       existing: (ids) => tokens.existing(ids),
       liveRevocations: () => tokens.liveRevocations(),
     },
-    { ttlMs: config.AUTH_CACHE_SECONDS * 1000, followedTtlMs: FOLLOWED_STATE_TTL_MS, preloadLimit: SESSION_STATE_PRELOAD_LIMIT },
+    { ttlMs: config.AUTH_CACHE_SECONDS * 1000, followedTtlMs: STANDINGS_REFRESH_SECONDS * 1000, preloadLimit: SESSION_STATE_PRELOAD_LIMIT },
   );
   const csrf = new CsrfTokens(config.JWT_SECRET);
   const hasher = new PasswordHasher(config.BCRYPT_COST);

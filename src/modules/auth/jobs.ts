@@ -48,7 +48,15 @@ export function tokenSweepJob(tokens: TokensRepo, knownAddresses: KnownAddresses
  * the token checks can answer from memory after reading every user's standing once
  * (`RevocationCache.preload`). This process's own changes apply at once and do not wait for it.
  */
-export function sessionRecheckJob(deps: { users: UsersRepo; revocations: RevocationCache; realtime: RealtimePublisher; intervalSeconds: number; logger: Logger }): BackgroundJob {
+export function sessionRecheckJob(deps: {
+  users: UsersRepo;
+  revocations: RevocationCache;
+  realtime: RealtimePublisher;
+  intervalSeconds: number;
+  /** How often every account's standing is read again (the token checks' safety net). */
+  refreshSeconds: number;
+  logger: Logger;
+}): BackgroundJob {
   const log = deps.logger.child({ component: 'session-recheck' });
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -58,6 +66,7 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
   // The log is kept for an hour: long enough for every running hub to have read it.
   const keepMs = 60 * 60 * 1000;
   let prunedAt = 0;
+  let refreshedAt = Date.now();
 
   const check = async () => {
     if (running) return;
@@ -75,6 +84,11 @@ export function sessionRecheckJob(deps: { users: UsersRepo; revocations: Revocat
         if (closed > 0) log.info({ userId: id, closed }, 'closed connections of a revoked session');
       }
       since = new Date(startedAt.getTime() - slackMs);
+      // The full re-read runs between two looks at the log, so a change it misses is in the next look.
+      if (startedAt.getTime() - refreshedAt >= deps.refreshSeconds * 1000) {
+        refreshedAt = startedAt.getTime();
+        await deps.revocations.refresh();
+      }
       if (startedAt.getTime() - prunedAt > keepMs / 6) {
         prunedAt = startedAt.getTime();
         await deps.users.pruneRevocations(new Date(prunedAt - keepMs));

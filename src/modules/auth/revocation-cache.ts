@@ -25,7 +25,10 @@ export interface RevocationCacheOptions {
    * another process's changes but the database.
    */
   ttlMs: number;
-  /** How long a user's state is trusted once the change log is followed; a safety net, not the mechanism. */
+  /**
+   * Once the change log is followed: how often every standing is read again, and how long a state
+   * read on demand is trusted. A safety net, not the mechanism.
+   */
   followedTtlMs: number;
   /** Users read at start-up at most; with more, states are read on demand. */
   preloadLimit: number;
@@ -50,6 +53,9 @@ export class RevocationCache {
   /** This process's revocations before `live` exists, with their expiry (ms). */
   private readonly marks = new Map<string, number>();
   private followed = false;
+  /** Reads of every standing in flight, and the users changed meanwhile (their read value is stale). */
+  private reading = 0;
+  private readonly changedWhileReading = new Set<string>();
   /** The start-up read while it runs. */
   private loading: Promise<unknown> | undefined;
   private sweptAt = 0;
@@ -74,23 +80,40 @@ export class RevocationCache {
     return loading;
   }
 
+  /**
+   * Reads every standing and live revocation again, the safety net beside the change log: while
+   * every user fits, their entries never lapse one by one (a reconnect storm an hour after start
+   * would otherwise read each user again), they are replaced by this one read. Call it from the
+   * job that follows the log, between two looks at it.
+   */
+  refresh(): Promise<{ users: number | undefined; revocations: number }> {
+    return this.read();
+  }
+
   private async read(): Promise<{ users: number | undefined; revocations: number }> {
-    const [states, revocations] = await Promise.all([this.sources.sessionStates(this.options.preloadLimit), this.sources.liveRevocations()]);
-    this.followed = true;
-    const until = Date.now() + this.options.followedTtlMs;
-    for (const state of states ?? []) {
-      const id = state._id.toHexString();
-      // A state this process changed or read while the preload ran is newer than the preload's.
-      if (!this.users.has(id)) this.users.set(id, { value: Promise.resolve(slim(state)), until });
+    this.reading += 1;
+    try {
+      const [states, revocations] = await Promise.all([this.sources.sessionStates(this.options.preloadLimit), this.sources.liveRevocations()]);
+      this.followed = true;
+      // Two refresh periods: a refresh that fails lets the entries lapse to reads on demand.
+      const until = Date.now() + 2 * this.options.followedTtlMs;
+      for (const state of states ?? []) {
+        const id = state._id.toHexString();
+        // A user this process changed while the read ran is newer than what the read saw.
+        if (!this.changedWhileReading.has(id)) this.users.set(id, { value: Promise.resolve(slim(state)), until });
+      }
+      const live = this.live ?? new Map<string, number>();
+      for (const { id, expiresAt } of revocations) live.set(id, Math.max(live.get(id) ?? 0, expiresAt.getTime()));
+      // Revocations this process made before the first read are kept.
+      for (const [id, expiresAt] of this.marks) live.set(id, Math.max(live.get(id) ?? 0, expiresAt));
+      this.live = live;
+      this.marks.clear();
+      this.revoked.clear();
+      return { users: states?.length, revocations: live.size };
+    } finally {
+      this.reading -= 1;
+      if (this.reading === 0) this.changedWhileReading.clear();
     }
-    const live = new Map<string, number>();
-    for (const { id, expiresAt } of revocations) live.set(id, expiresAt.getTime());
-    // Revocations this process made while the preload read are kept.
-    for (const [id, expiresAt] of this.marks) live.set(id, Math.max(live.get(id) ?? 0, expiresAt));
-    this.live = live;
-    this.marks.clear();
-    this.revoked.clear();
-    return { users: states?.length, revocations: live.size };
   }
 
   /** The user's session state, from the cache when fresh; concurrent misses share one query. */
@@ -133,6 +156,7 @@ export class RevocationCache {
   /** Forgets a user's cached state after this process, or another one through the change log, changed it. */
   forgetUser(userId: string): void {
     this.users.delete(userId);
+    if (this.reading > 0) this.changedWhileReading.add(userId);
   }
 
   private afterLoading<T>(answer: () => Promise<T>): Promise<T> {
