@@ -42,7 +42,7 @@ const headroom = 1.25;
  * authentication, so after `preload` it answers from memory: every user's session state and
  * every live revocation id are read once, this process's own changes (logout, password change,
  * disable, role) update it at once, and another process's (`chatd admin`) reach it through the
- * change log the session re-check job follows (`changed`). Before the preload, and for users it
+ * change log the session re-check job follows (`forgetUser`). Before the preload, and for users it
  * could not keep, answers are read from the database and cached for `ttlMs`.
  */
 export class RevocationCache {
@@ -53,6 +53,8 @@ export class RevocationCache {
   /** This process's revocations before `live` exists, with their expiry (ms). */
   private readonly marks = new Map<string, number>();
   private followed = false;
+  /** Whether the last full read held every user; if not, a refresh reads only the revocations. */
+  private usersFit = true;
   /** Reads of every standing in flight, and the users changed meanwhile (their read value is stale). */
   private reading = 0;
   private readonly changedWhileReading = new Set<string>();
@@ -93,8 +95,12 @@ export class RevocationCache {
   private async read(): Promise<{ users: number | undefined; revocations: number }> {
     this.reading += 1;
     try {
-      const [states, revocations] = await Promise.all([this.sources.sessionStates(this.options.preloadLimit), this.sources.liveRevocations()]);
+      const [states, revocations] = await Promise.all([
+        this.usersFit ? this.sources.sessionStates(this.options.preloadLimit) : undefined,
+        this.sources.liveRevocations(),
+      ]);
       this.followed = true;
+      this.usersFit = states !== undefined;
       // Two refresh periods: a refresh that fails lets the entries lapse to reads on demand.
       const until = Date.now() + 2 * this.options.followedTtlMs;
       for (const state of states ?? []) {
